@@ -132,10 +132,27 @@ class Record:
 
 
 _SEX_WORDS = {
-    "M": "M", "MALE": "M", "MAN": "M", "MANN": "M", "MAENNLICH": "M", "MÄNNLICH": "M",
-    "F": "F", "FEMALE": "F", "WOMAN": "F", "W": "F", "WEIBLICH": "F", "FRAU": "F",
-    "O": "O", "OTHER": "O", "D": "O", "DIVERS": "O", "X": "O",
-    "U": "U", "UNKNOWN": "U", "A": "O", "N": "U",
+    "M": "M",
+    "MALE": "M",
+    "MAN": "M",
+    "MANN": "M",
+    "MAENNLICH": "M",
+    "MÄNNLICH": "M",
+    "F": "F",
+    "FEMALE": "F",
+    "WOMAN": "F",
+    "W": "F",
+    "WEIBLICH": "F",
+    "FRAU": "F",
+    "O": "O",
+    "OTHER": "O",
+    "D": "O",
+    "DIVERS": "O",
+    "X": "O",
+    "U": "U",
+    "UNKNOWN": "U",
+    "A": "O",
+    "N": "U",
 }
 
 

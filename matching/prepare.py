@@ -1,0 +1,243 @@
+"""Turn records into the normalised values the comparisons and blocking rules read.
+
+Two shapes of the same thing: :func:`prepare_record` gives one record's values
+as a dict of strings (the scalar path), :func:`prepare_frame` gives a whole
+data set as integer codes into shared vocabularies (the vectorised path). Both
+are computed by the same per-value functions, so the two paths cannot drift
+apart: the frame path simply applies them once per distinct value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from matching.normalise import (
+    name_groups,
+    normalise_digits,
+    normalise_email,
+    normalise_id,
+    normalise_name,
+    normalise_postcode,
+    normalise_text,
+    phonetic,
+)
+from matching.record import Record
+
+__all__ = [
+    "DERIVED",
+    "VOCABULARIES",
+    "Prepared",
+    "PreparedFrame",
+    "prepare_frame",
+    "prepare_record",
+]
+
+Prepared = dict[str, str | None]
+"""One record's normalised values, keyed like the columns of a :class:`PreparedFrame`."""
+
+IntArray = npt.NDArray[np.int32]
+
+_PARTICLES = frozenset(
+    {
+        "von",
+        "van",
+        "der",
+        "den",
+        "de",
+        "la",
+        "le",
+        "del",
+        "di",
+        "da",
+        "zu",
+        "ten",
+        "ter",
+        "dos",
+        "das",
+    }
+)
+
+
+def _first_group(value: str | None) -> str | None:
+    return name_groups(value)[0]
+
+
+def _second_group(value: str | None) -> str | None:
+    return name_groups(value)[1]
+
+
+def _initial(value: str | None) -> str | None:
+    return value[0] if value else None
+
+
+def _year(value: str | None) -> str | None:
+    return value[:4] if value else None
+
+
+def _month(value: str | None) -> str | None:
+    return value[4:6] if value and len(value) >= 6 else None
+
+
+def _day(value: str | None) -> str | None:
+    return value[6:8] if value and len(value) == 8 else None
+
+
+def _tail(value: str | None) -> str | None:
+    return value[-6:] if value and len(value) >= 6 else None
+
+
+def _area(value: str | None) -> str | None:
+    return value[:3] if value and len(value) >= 4 else None
+
+
+def _local_part(value: str | None) -> str | None:
+    return value.split("@", 1)[0] or None if value else None
+
+
+def _metaphone(value: str | None) -> str | None:
+    return phonetic(value, "metaphone")
+
+
+def _soundex(value: str | None) -> str | None:
+    return phonetic(value, "soundex")
+
+
+def name_parts(value: str | None) -> frozenset[str]:
+    """The significant parts of a multi-part name (particles and short parts dropped)."""
+    if not value:
+        return frozenset()
+    parts = value.replace("-", " ").split(" ")
+    return frozenset(p for p in parts if len(p) >= 3 and p not in _PARTICLES)
+
+
+# Base columns: (record field, normaliser, vocabulary shared with other columns).
+_BASE: dict[str, tuple[str, Callable[[str | None], str | None], str]] = {
+    "given": ("given_name", normalise_name, "name"),
+    "family": ("family_name", normalise_name, "name"),
+    "middle": ("middle_name", normalise_name, "name"),
+    "mmn": ("mother_maiden_name", normalise_name, "name"),
+    "dob": ("birth_date", lambda v: v.strip() or None if v else None, "dob"),
+    "sex": ("sex", lambda v: v if v in ("M", "F") else None, "sex"),
+    "street": ("street", normalise_text, "street"),
+    "city": ("city", normalise_text, "city"),
+    "postcode": ("postcode", normalise_postcode, "postcode"),
+    "phone": ("phone", normalise_digits, "phone"),
+    "nid": ("national_id", normalise_id, "nid"),
+    "email": ("email", normalise_email, "email"),
+}
+
+# Derived columns: (base column, function of its normalised value, vocabulary).
+DERIVED: dict[str, tuple[str, Callable[[str | None], str | None], str]] = {
+    "given_g1": ("given", _first_group, "group"),
+    "given_g2": ("given", _second_group, "group"),
+    "given_meta": ("given", _metaphone, "meta"),
+    "family_meta": ("family", _metaphone, "meta"),
+    "given_sdx": ("given", _soundex, "sdx"),
+    "family_sdx": ("family", _soundex, "sdx"),
+    "given_init": ("given", _initial, "init"),
+    "middle_init": ("middle", _initial, "init"),
+    "mmn_meta": ("mmn", _metaphone, "meta"),
+    "dob_y": ("dob", _year, "dob_part"),
+    "dob_m": ("dob", _month, "dob_part"),
+    "dob_d": ("dob", _day, "dob_part"),
+    "postcode_area": ("postcode", _area, "postcode_area"),
+    "phone_tail": ("phone", _tail, "phone_tail"),
+    "email_local": ("email", _local_part, "email_local"),
+}
+
+VOCABULARIES: dict[str, str] = {col: spec[2] for col, spec in {**_BASE, **DERIVED}.items()}
+"""Which vocabulary each column's codes index: columns sharing one compare by code."""
+
+
+def prepare_record(record: Record) -> Prepared:
+    """Normalise one record for the scalar path."""
+    values: Prepared = {}
+    for column, (field, normaliser, _) in _BASE.items():
+        values[column] = normaliser(getattr(record, field))
+    for column, (base, function, _) in DERIVED.items():
+        values[column] = function(values[base])
+    return values
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedFrame:
+    """A data set's normalised values as integer codes (``-1`` = missing).
+
+    Attributes:
+        codes: column name → one code per record.
+        vocab: vocabulary name → the strings the codes index.
+        record_ids: the records' ids in order.
+    """
+
+    codes: Mapping[str, IntArray]
+    vocab: Mapping[str, npt.NDArray[np.object_]]
+    record_ids: npt.NDArray[np.object_]
+
+    def __len__(self) -> int:
+        return len(self.record_ids)
+
+    def strings(self, column: str) -> npt.NDArray[np.object_]:
+        """The column's values as strings (``None`` where missing)."""
+        vocab = self.vocab[VOCABULARIES[column]]
+        codes = self.codes[column]
+        padded = np.append(vocab, np.array([None], dtype=object))
+        return padded[codes]  # code -1 picks the trailing None
+
+    def vocab_of(self, column: str) -> npt.NDArray[np.object_]:
+        """The vocabulary that the column's codes index."""
+        return self.vocab[VOCABULARIES[column]]
+
+    def take(self, index: npt.NDArray[np.int64]) -> PreparedFrame:
+        """The records at ``index``, sharing vocabularies."""
+        return PreparedFrame(
+            codes={k: v[index] for k, v in self.codes.items()},
+            vocab=self.vocab,
+            record_ids=self.record_ids[index],
+        )
+
+
+def _normalised_values(
+    raw: pd.Series, normaliser: Callable[[str | None], str | None]
+) -> npt.NDArray[np.object_]:
+    codes, uniques = pd.factorize(raw, use_na_sentinel=True)
+    normal = np.array(
+        [normaliser(v if isinstance(v, str) else None) for v in uniques] + [None], dtype=object
+    )
+    return normal[codes]
+
+
+def prepare_frame(frame: pd.DataFrame) -> PreparedFrame:
+    """Normalise a data set for the vectorised path.
+
+    Args:
+        frame: one row per record with a ``record_id`` column and any of the
+            :class:`~matching.record.Record` fields as text columns (missing
+            columns count as all-missing). ``birth_date`` must already be
+            digits (see :func:`matching.record.parse_birth_date`).
+    """
+    n = len(frame)
+    values: dict[str, npt.NDArray[np.object_]] = {}
+    for column, (field, normaliser, _) in _BASE.items():
+        raw = frame[field] if field in frame.columns else pd.Series([None] * n, dtype=object)
+        values[column] = _normalised_values(raw.reset_index(drop=True), normaliser)
+    for column, (base, function, _) in DERIVED.items():
+        values[column] = _normalised_values(pd.Series(values[base], dtype=object), function)
+
+    by_vocab: dict[str, list[str]] = {}
+    for column, vocab_name in VOCABULARIES.items():
+        by_vocab.setdefault(vocab_name, []).append(column)
+    codes: dict[str, IntArray] = {}
+    vocab: dict[str, npt.NDArray[np.object_]] = {}
+    for vocab_name, columns in by_vocab.items():
+        stacked = np.concatenate([values[c] for c in columns])
+        all_codes, uniques = pd.factorize(pd.Series(stacked, dtype=object), use_na_sentinel=True)
+        vocab[vocab_name] = np.asarray(uniques, dtype=object)
+        for k, column in enumerate(columns):
+            codes[column] = all_codes[k * n : (k + 1) * n].astype(np.int32)
+    ids = frame["record_id"].astype(str).to_numpy(dtype=object)
+    return PreparedFrame(codes=codes, vocab=vocab, record_ids=ids)

@@ -1,0 +1,170 @@
+"""Scoring pairs with a trained model, in bulk or one at a time, with explanations.
+
+The match weight of a pair is the prior's log2 odds plus, per comparison, the
+weight log2(m/u) of the level the pair reached (adjusted by term frequency on
+exact name agreement). A pair that hits a guard keeps its score but is flagged:
+it may be reviewed, never linked automatically.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from matching.comparison import PairContext, compare_all
+from matching.model import Model, probability
+from matching.prepare import VOCABULARIES, Prepared
+from matching.settings import Guard
+
+__all__ = [
+    "Band",
+    "FieldScore",
+    "PairScore",
+    "active_guards",
+    "classify",
+    "score_pair",
+    "score_vectors",
+]
+
+
+class Band(enum.Enum):
+    """What to do with a pair: link it, have a person review it, or leave it."""
+
+    LINK = "link"
+    REVIEW = "review"
+    NO_LINK = "no-link"
+
+
+def classify(
+    probability_: float, guarded: bool, link_threshold: float, review_threshold: float
+) -> Band:
+    """The band of a pair; a guarded pair is reviewed at best."""
+    if probability_ >= link_threshold and not guarded:
+        return Band.LINK
+    if probability_ >= review_threshold:
+        return Band.REVIEW
+    return Band.NO_LINK
+
+
+@dataclass(frozen=True, slots=True)
+class FieldScore:
+    """One comparison's part in a score: the level reached and its weight (bits)."""
+
+    comparison: str
+    level: str
+    weight: float
+
+
+@dataclass(frozen=True, slots=True)
+class PairScore:
+    """A scored pair with its field-by-field explanation.
+
+    Attributes:
+        left_id, right_id: the two records.
+        match_weight: log2 odds of a match, prior included.
+        match_probability: the same as a probability.
+        fields: each comparison's level and weight.
+        guard: why the pair may not be auto-linked, or ``None``.
+    """
+
+    left_id: str
+    right_id: str
+    match_weight: float
+    match_probability: float
+    fields: tuple[FieldScore, ...]
+    guard: str | None = None
+
+
+def active_guards(model: Model) -> tuple[Guard, ...]:
+    """The guards that hold for this model.
+
+    A guard holds only where the disagreement it names is rare among true
+    matches (m at most the guard's ``max_m``): in data whose duplicates often
+    carry a wholly different given name, that difference is no sign of twins.
+    """
+    return tuple(
+        g
+        for g in model.settings.guards
+        if float(model.m[g.comparison][list(g.levels)].sum()) <= g.max_m
+    )
+
+
+def _tf_by_code(model: Model, k: int, vocab: npt.NDArray[np.object_]) -> npt.NDArray[np.float64]:
+    adj = np.fromiter(
+        (model.tf_adjustment(k, v) for v in vocab), dtype=np.float64, count=len(vocab)
+    )
+    return np.append(adj, 0.0)
+
+
+def score_vectors(
+    model: Model, ctx: PairContext, gamma: npt.NDArray[np.int8] | None = None
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_], npt.NDArray[np.int8]]:
+    """Score every pair of ``ctx``.
+
+    Returns:
+        (match weights, guarded flags, comparison vectors).
+    """
+    comparisons = model.settings.comparisons
+    if gamma is None:
+        gamma = compare_all(comparisons, ctx)
+    total = np.full(len(ctx), model.prior_weight, dtype=np.float64)
+    for k, (spec, w) in enumerate(zip(comparisons, model.weights(), strict=True)):
+        total += w[gamma[:, k]]
+        if spec.tf_column is not None and model.tf.get(spec.name):
+            exact = np.nonzero(gamma[:, k] == 1)[0]
+            if len(exact):
+                vocab = ctx.frame.vocab[VOCABULARIES[spec.tf_column]]
+                table = _tf_by_code(model, k, vocab)
+                total[exact] += table[ctx.codes(spec.tf_column, "l")[exact]]
+    guarded = np.zeros(len(ctx), dtype=bool)
+    for guard in active_guards(model):
+        hit = np.isin(gamma[:, guard.comparison], list(guard.levels))
+        for comparison, levels in guard.unless:
+            hit &= ~np.isin(gamma[:, comparison], list(levels))
+        guarded |= hit
+    return total, guarded, gamma
+
+
+def score_pair(model: Model, a: Prepared, b: Prepared, left_id: str, right_id: str) -> PairScore:
+    """Score one pair of prepared records, field by field (the real-time path)."""
+    comparisons = model.settings.comparisons
+    weights = model.weights()
+    total = model.prior_weight
+    fields = []
+    levels = []
+    for k, spec in enumerate(comparisons):
+        level = spec.compare(a, b)
+        levels.append(level)
+        w = float(weights[k][level])
+        if level == 1 and spec.tf_column is not None and model.tf.get(spec.name):
+            w += model.tf_adjustment(k, a[spec.tf_column])
+        total += w
+        fields.append(FieldScore(spec.name, spec.labels[level], w))
+    guard = next(
+        (
+            g.reason
+            for g in active_guards(model)
+            if levels[g.comparison] in g.levels and not any(levels[c] in lv for c, lv in g.unless)
+        ),
+        None,
+    )
+    return PairScore(left_id, right_id, total, float(probability(total)), tuple(fields), guard)
+
+
+def explain_vector(
+    model: Model, gamma_row: Sequence[int], tf_values: Sequence[str | None]
+) -> tuple[FieldScore, ...]:
+    """The field scores of one comparison vector from the batch path."""
+    weights = model.weights()
+    out = []
+    for k, spec in enumerate(model.settings.comparisons):
+        level = int(gamma_row[k])
+        w = float(weights[k][level])
+        if level == 1 and spec.tf_column is not None:
+            w += model.tf_adjustment(k, tf_values[k])
+        out.append(FieldScore(spec.name, spec.labels[level], w))
+    return tuple(out)
