@@ -1,0 +1,72 @@
+"""Blocking: the vectorised pairs are exactly the pairs that share a scalar key."""
+
+import itertools
+
+import numpy as np
+import pandas as pd
+
+from matching.blocking import candidate_pairs, lookup_keys, record_keys
+from matching.prepare import prepare_frame, prepare_record
+from matching.record import Record
+from matching.settings import compile_settings
+
+SETTINGS = compile_settings()
+
+
+def _records(population: pd.DataFrame) -> list[Record]:
+    cols = [c for c in population.columns if c != "person"]
+    return [
+        Record.from_mapping(str(row["record_id"]), {c: row[c] for c in cols if c != "record_id"})
+        for row in population.to_dict("records")
+    ]
+
+
+def test_vector_pairs_equal_pairs_sharing_a_key(population: pd.DataFrame) -> None:
+    sample = population.head(250)
+    frame = prepare_frame(sample)
+    left, right = candidate_pairs(frame, SETTINGS.blocking, max_block_size=10_000, window=5)
+    got = set(zip(left.tolist(), right.tolist(), strict=True))
+    prepared = [prepare_record(r) for r in _records(sample)]
+    stored = [set(record_keys(p, SETTINGS.blocking)) for p in prepared]
+    looked = [set(lookup_keys(p, SETTINGS.blocking)) for p in prepared]
+    expected = {
+        (i, j)
+        for i, j in itertools.combinations(range(len(prepared)), 2)
+        if (stored[i] & looked[j]) or (stored[j] & looked[i])
+    }
+    assert got == expected
+    assert all(a < b for a, b in got)
+
+
+def test_oversized_blocks_use_a_window() -> None:
+    n = 60
+    frame = prepare_frame(
+        pd.DataFrame(
+            {
+                "record_id": [str(k) for k in range(n)],
+                "family_name": ["Müller"] * n,
+                "birth_date": ["1970"] * n,
+                "given_name": [f"Name{k:03d}" for k in range(n)],
+            }
+        )
+    )
+    left, _ = candidate_pairs(frame, SETTINGS.blocking[:1], max_block_size=20, window=3)
+    # 60 records in one block: all pairs would be 1770; a window of 3 gives 57+58+59.
+    assert len(left) == 57 + 58 + 59
+
+
+def test_link_pairs_cross_the_sides_only() -> None:
+    frame = prepare_frame(
+        pd.DataFrame(
+            {
+                "record_id": ["a1", "a2", "b1", "b2"],
+                "family_name": ["Meyer"] * 4,
+                "birth_date": ["1970"] * 4,
+            }
+        )
+    )
+    sides = np.array([0, 0, 1, 1], dtype=np.int8)
+    left, right = candidate_pairs(
+        frame, SETTINGS.blocking, max_block_size=100, window=3, sides=sides
+    )
+    assert set(zip(left.tolist(), right.tolist(), strict=True)) == {(0, 2), (0, 3), (1, 2), (1, 3)}

@@ -1,0 +1,174 @@
+"""Training, scoring on both paths, saving and loading, settings validation, clustering."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from matching.cluster import cluster_pairs
+from matching.comparison import PairContext
+from matching.defaults import default_model
+from matching.errors import ModelFileError, SettingsError
+from matching.model import Model
+from matching.pipeline import deduplicate
+from matching.prepare import prepare_record
+from matching.record import Record
+from matching.scalar import ScalarMatcher
+from matching.scoring import Band, score_vectors
+from matching.settings import compile_settings, default_settings
+
+
+@pytest.fixture(scope="module")
+def result(population: pd.DataFrame):  # type: ignore[no-untyped-def]
+    return deduplicate(population.drop(columns=["person"]), seed=3)
+
+
+def _pairs_from_clusters(labels: np.ndarray) -> set[tuple[int, int]]:
+    out = set()
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        out |= {(int(a), int(b)) for k, a in enumerate(idx) for b in idx[k + 1 :]}
+    return out
+
+
+def test_unsupervised_dedup_finds_the_planted_persons(population: pd.DataFrame, result) -> None:  # type: ignore[no-untyped-def]
+    truth = _pairs_from_clusters(population["person"].to_numpy())
+    found = _pairs_from_clusters(result.cluster)
+    tp = len(truth & found)
+    precision, recall = tp / len(found), tp / len(truth)
+    assert precision > 0.97 and recall > 0.9, (precision, recall)
+
+
+def test_scalar_scores_equal_batch_scores(population: pd.DataFrame, result) -> None:  # type: ignore[no-untyped-def]
+    pairs = result.pairs
+    records = population.drop(columns=["person"]).to_dict("records")
+    matcher = ScalarMatcher(result.model)
+    for k in range(0, len(pairs), max(1, len(pairs) // 200)):
+        a, b = dict(records[pairs.left[k]]), dict(records[pairs.right[k]])
+        ra = Record.from_mapping(str(a.pop("record_id")), a)
+        rb = Record.from_mapping(str(b.pop("record_id")), b)
+        (score,) = matcher.score(ra, [rb])
+        assert score.match_weight == pytest.approx(pairs.weight[k], abs=1e-9)
+        assert (score.guard is not None) == bool(pairs.guarded[k])
+
+
+def test_model_round_trips_through_a_file(tmp_path: Path, result) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "model.json"
+    result.model.save(path)
+    loaded = Model.load(path)
+    ctx = PairContext(result.frame, result.pairs.left, result.pairs.right)
+    weight, guarded, _ = score_vectors(loaded, ctx)
+    np.testing.assert_allclose(weight, result.pairs.weight)
+    np.testing.assert_array_equal(guarded, result.pairs.guarded)
+
+
+def test_bad_model_file_is_reported(tmp_path: Path) -> None:
+    path = tmp_path / "model.json"
+    path.write_text("{not json")
+    with pytest.raises(ModelFileError, match="model.json"):
+        Model.load(path)
+    with pytest.raises(ModelFileError, match="no such file|cannot read"):
+        Model.load(tmp_path / "missing.json")
+
+
+def test_settings_report_every_problem_at_once() -> None:
+    raw = default_settings()
+    raw["comparisons"][0]["levels"][0]["type"] = "nonsense"
+    raw["blocking"][0]["columns"] = ["no_such_column"]
+    raw["guards"][0]["levels"] = ["no such level"]
+    raw["max_block_size"] = -1
+    with pytest.raises(SettingsError) as info:
+        compile_settings(raw)
+    assert len(info.value.problems) == 4, info.value.problems
+
+
+def test_twins_are_not_linked_automatically() -> None:
+    matcher = ScalarMatcher(default_model())
+    anna = Record(
+        "a",
+        given_name="Anna",
+        family_name="Weiß",
+        birth_date="20010304",
+        sex="F",
+        street="Lindenweg 4",
+        city="Köln",
+        postcode="50667",
+    )
+    lena = Record(
+        "b",
+        given_name="Lena",
+        family_name="Weiss",
+        birth_date="20010304",
+        sex="F",
+        street="Lindenweg 4",
+        city="Koeln",
+        postcode="50667",
+    )
+    (score,) = matcher.score(anna, [lena])
+    assert score.guard is not None
+    assert matcher.band(score) is not Band.LINK
+    same = Record(
+        "c",
+        given_name="Anna",
+        family_name="Weiss",
+        birth_date="20010304",
+        sex="F",
+        street="Lindenweg 4",
+        city="Koeln",
+        postcode="50667",
+    )
+    (score,) = matcher.score(anna, [same])
+    assert matcher.band(score) is Band.LINK
+
+
+def test_junior_and_senior_are_not_linked_automatically() -> None:
+    matcher = ScalarMatcher(default_model())
+    senior = Record(
+        "s",
+        given_name="Robert",
+        family_name="Becker",
+        birth_date="19550101",
+        sex="M",
+        street="Hauptstr. 1",
+        city="Bonn",
+        postcode="53111",
+    )
+    junior = Record(
+        "j",
+        given_name="Robert",
+        family_name="Becker",
+        birth_date="19850612",
+        sex="M",
+        street="Hauptstr. 1",
+        city="Bonn",
+        postcode="53111",
+    )
+    (score,) = matcher.score(senior, [junior])
+    assert matcher.band(score) is not Band.LINK
+
+
+def test_a_weak_link_does_not_chain_two_people() -> None:
+    # 0-1 strong, 1-2 strong-ish, but 0-2 is a cannot-link pair (twins): 2 must stay apart from 0.
+    left = np.array([0, 1, 0])
+    right = np.array([1, 2, 2])
+    weight = np.array([30.0, 12.0, -5.0])
+    linked = np.array([True, True, False])
+    cannot = np.array([False, False, True])
+    labels = cluster_pairs(3, left, right, weight, linked, cannot)
+    assert labels[0] == labels[1] != labels[2]
+
+
+def test_unconflicted_components_stay_whole() -> None:
+    left, right = np.array([0, 1, 3]), np.array([1, 2, 4])
+    labels = cluster_pairs(5, left, right, np.ones(3), np.ones(3, bool), np.zeros(3, bool))
+    assert labels.tolist() == [0, 0, 0, 1, 1]
+
+
+def test_prepare_record_matches_record_fields() -> None:
+    prepared = prepare_record(Record("x", given_name="Bob", family_name="Groß"))
+    assert (
+        prepared["given"] == "bob"
+        and prepared["family"] == "gross"
+        and prepared["given_g1"] == "robert"
+    )
