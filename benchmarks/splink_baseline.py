@@ -112,9 +112,9 @@ def load_table(con: duckdb.DuckDBPyConnection, path: str, name: str,
     columns = present & set(CANONICAL)
     _run(con, f"create or replace table {name} as {_prepare_sql(columns, raw)}")
     _run(con, f"drop table {raw}")
-    if "family_name" in columns:
-        _add_phonetic_key(con, name)
-        columns.add("family_sx")
+    for col in ("given_name", "family_name"):
+        if col in columns:
+            _add_phonetic_key(con, name, col)
     # a column that is empty everywhere carries no evidence: drop it from the model
     return {c for c in _columns(con, name)
             if _run(con, f"select count({c}) from {name}")[0][0] > 0}
@@ -129,16 +129,17 @@ def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
     return [r[0] for r in _run(con, f"describe {table}")]
 
 
-def _add_phonetic_key(con: duckdb.DuckDBPyConnection, table: str) -> None:
-    """Soundex of the family name for blocking (DuckDB has no phonetic function)."""
+def _add_phonetic_key(con: duckdb.DuckDBPyConnection, table: str, col: str) -> None:
+    """Soundex of a name as ``<col minus _name>_sx`` for blocking (DuckDB has none)."""
+    key = col.removesuffix("_name") + "_sx"
     names = [r[0] for r in _run(
-        con, f"select distinct family_name from {table} where family_name is not null")]
-    keys = [(n, jellyfish.soundex(n)) for n in names]
-    _run(con, "create or replace temp table sx(family_name varchar, family_sx varchar)")
-    if keys:
-        con.executemany("insert into sx values (?, ?)", keys).fetchall()
-    _run(con, f"create or replace table {table} as select t.*, sx.family_sx "
-                f"from {table} t left join sx using (family_name)")
+        con, f"select distinct {col} from {table} where {col} is not null")]
+    _run(con, f"create or replace temp table sx({col} varchar, {key} varchar)")
+    if names:
+        con.executemany("insert into sx values (?, ?)",
+                        [(n, jellyfish.soundex(n)) for n in names]).fetchall()
+    _run(con, f"create or replace table {table} as select t.*, sx.{key} "
+              f"from {table} t left join sx using ({col})")
 
 
 def comparisons(cols: set[str]) -> list[Any]:
@@ -197,6 +198,11 @@ def prediction_rules(cols: set[str]) -> list[Any]:
         ("national_id",),
         ("phone",),
         ("email",),
+        # for records with several fields corrupted at once
+        ("birth_date", "city"),
+        ("given_name", "postcode"),
+        ("street", "postcode"),
+        ("given_sx", "family_sx"),
     ])
     if {"given_name", "family_name"} <= cols:
         rules.append("l.given_name = r.family_name and l.family_name = r.given_name")
