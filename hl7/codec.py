@@ -49,8 +49,6 @@ __all__ = [
 _BOM = b"\xef\xbb\xbf"
 _SEGMENT_ID = re.compile(r"^[A-Z][A-Z0-9]{2}$")
 
-_Parsed = list[list[list[str]]]
-
 
 class Segment:
     """One segment, split into fields; repetitions and components on demand.
@@ -68,7 +66,7 @@ class Segment:
         self._fields = fields
         self.delimiters = delimiters
         self.sequence = sequence
-        self._cache: dict[int, _Parsed] = {}
+        self._cache: dict[int, list[list[list[str]]]] = {}
 
     def __repr__(self) -> str:
         return f"Segment({self.text!r})"
@@ -91,49 +89,60 @@ class Segment:
         fields = self._fields
         return fields[number] if 0 < number < len(fields) else ""
 
-    def _parsed(self, number: int) -> _Parsed:
+    def repetitions(self, number: int) -> list[list[list[str]]]:
+        """Field ``number`` split into repetitions, components and subcomponents, unescaped.
+
+        The lists are cached and shared: do not modify them.
+        """
         parsed = self._cache.get(number)
         if parsed is None:
-            raw = self.field(number)
+            fields = self._fields
+            raw = fields[number] if 0 < number < len(fields) else ""
             d = self.delimiters
             if not raw:
                 parsed = []
-            elif self.id == "MSH" and number <= 2:
+            elif number <= 2 and self.id == "MSH":
                 parsed = [[[raw]]]
+            elif d.component not in raw and d.repetition not in raw and d.subcomponent not in raw:
+                parsed = [[[unescape(raw, d) if d.escape in raw else raw]]]
             else:
+                sub = d.subcomponent
                 parsed = [
-                    [comp.split(d.subcomponent) for comp in rep.split(d.component)]
+                    [comp.split(sub) if sub in comp else [comp] for comp in rep.split(d.component)]
                     for rep in raw.split(d.repetition)
                 ]
+                if d.escape in raw:
+                    parsed = [
+                        [[unescape(leaf, d) for leaf in comp] for comp in rep] for rep in parsed
+                    ]
             self._cache[number] = parsed
         return parsed
 
+    def repetition(self, number: int, repetition: int = 1) -> list[list[str]]:
+        """The components (each a list of subcomponents) of one repetition; ``[]`` if absent."""
+        reps = self.repetitions(number)
+        return reps[repetition - 1] if 0 < repetition <= len(reps) else []
+
     def repetition_count(self, number: int) -> int:
         """How many repetitions field ``number`` has (0 when empty)."""
-        return len(self._parsed(number))
+        return len(self.repetitions(number))
 
     def component_count(self, number: int, repetition: int = 1) -> int:
         """How many components a repetition has (0 when absent)."""
-        reps = self._parsed(number)
-        return len(reps[repetition - 1]) if 0 < repetition <= len(reps) else 0
+        return len(self.repetition(number, repetition))
 
     def get(
         self, number: int, repetition: int = 1, component: int = 1, subcomponent: int = 1
     ) -> str:
         """One leaf value, unescaped; ``""`` when absent. All positions are 1-based."""
-        reps = self._parsed(number)
+        reps = self.repetitions(number)
         if not 0 < repetition <= len(reps):
             return ""
         comps = reps[repetition - 1]
         if not 0 < component <= len(comps):
             return ""
         subs = comps[component - 1]
-        if not 0 < subcomponent <= len(subs):
-            return ""
-        leaf = subs[subcomponent - 1]
-        if self.id == "MSH" and number <= 2:
-            return leaf
-        return unescape(leaf, self.delimiters) if self.delimiters.escape in leaf else leaf
+        return subs[subcomponent - 1] if 0 < subcomponent <= len(subs) else ""
 
     def components(self, number: int, repetition: int = 1) -> tuple[str, ...]:
         """The first subcomponent of every component of a repetition, unescaped."""
@@ -153,13 +162,8 @@ class Segment:
                 out.append(Raw(self._fields[n]))
                 continue
             reps: list[Repetition] = []
-            for r, rep in enumerate(self._parsed(n), start=1):
-                reps.append(
-                    [
-                        [self.get(n, r, c, s) for s in range(1, len(comp) + 1)]
-                        for c, comp in enumerate(rep, start=1)
-                    ]
-                )
+            for rep in self.repetitions(n):
+                reps.append([list(comp) for comp in rep])
             out.append(Repeated(tuple(reps)))
         return out
 

@@ -11,12 +11,17 @@ from hl7.codec import Component, Repeated, Repetition, Segment
 from hl7.model import Address, AssigningAuthority, Identifier, PersonName, Telecom
 
 __all__ = [
+    "address_from",
+    "cx_from",
+    "hd_from",
+    "name_from",
     "read_address",
     "read_cx",
     "read_hd",
     "read_hd_subcomponents",
     "read_name",
     "read_telecom",
+    "telecom_from",
     "write_address",
     "write_cx",
     "write_hd",
@@ -26,76 +31,106 @@ __all__ = [
 ]
 
 
+def _at(comps: list[list[str]], component: int, subcomponent: int = 0) -> str:
+    """0-based lookup in a parsed repetition, stripped; ``""`` when absent."""
+    if component < len(comps):
+        subs = comps[component]
+        if subcomponent < len(subs):
+            return subs[subcomponent].strip()
+    return ""
+
+
+def _firsts(comps: list[list[str]], size: int) -> list[str]:
+    """The first subcomponent of each component, stripped, padded to ``size``."""
+    values = [comp[0].strip() for comp in comps]
+    if len(values) < size:
+        values += _PAD[: size - len(values)]
+    return values
+
+
+_PAD = [""] * 16
+
+
 def read_hd(segment: Segment, field: int) -> AssigningAuthority:
     """An HD held in a whole field (components), e.g. MSH-3."""
-    return AssigningAuthority(
-        segment.get(field, 1, 1).strip(),
-        segment.get(field, 1, 2).strip(),
-        segment.get(field, 1, 3).strip(),
-    )
+    c = segment.repetition(field)
+    if not c:
+        return _EMPTY_HD
+    v = _firsts(c, 3)
+    return AssigningAuthority(v[0], v[1], v[2])
+
+
+_EMPTY_HD = AssigningAuthority()
 
 
 def read_hd_subcomponents(
     segment: Segment, field: int, repetition: int, component: int
 ) -> AssigningAuthority:
     """An HD held in one component (subcomponents), e.g. CX.4."""
-    return AssigningAuthority(
-        segment.get(field, repetition, component, 1).strip(),
-        segment.get(field, repetition, component, 2).strip(),
-        segment.get(field, repetition, component, 3).strip(),
-    )
+    return hd_from(segment.repetition(field, repetition), component)
+
+
+def hd_from(comps: list[list[str]], component: int) -> AssigningAuthority:
+    """An HD in the subcomponents of component ``component`` (1-based) of a parsed repetition."""
+    i = component - 1
+    if i >= len(comps):
+        return _EMPTY_HD
+    return AssigningAuthority(_at(comps, i, 0), _at(comps, i, 1), _at(comps, i, 2))
 
 
 def read_cx(segment: Segment, field: int, repetition: int = 1) -> Identifier:
     """A CX repetition: CX.1 id, CX.4 authority, CX.5 type code."""
-    return Identifier(
-        segment.get(field, repetition, 1).strip(),
-        read_hd_subcomponents(segment, field, repetition, 4),
-        segment.get(field, repetition, 5).strip(),
-    )
+    return cx_from(segment.repetition(field, repetition))
+
+
+def cx_from(comps: list[list[str]]) -> Identifier:
+    """A CX from a parsed repetition (see :meth:`~hl7.codec.Segment.repetitions`)."""
+    if not comps:
+        return _EMPTY_CX
+    v = _firsts(comps, 5)
+    return Identifier(v[0], hd_from(comps, 4), v[4])
+
+
+_EMPTY_CX = Identifier("")
 
 
 def read_name(segment: Segment, field: int, repetition: int = 1) -> PersonName:
     """An XPN repetition."""
-    g = segment.get
-    return PersonName(
-        family=g(field, repetition, 1).strip(),
-        given=g(field, repetition, 2).strip(),
-        middle=g(field, repetition, 3).strip(),
-        suffix=g(field, repetition, 4).strip(),
-        prefix=g(field, repetition, 5).strip(),
-        name_type=g(field, repetition, 7).strip(),
-    )
+    return name_from(segment.repetition(field, repetition))
+
+
+def name_from(comps: list[list[str]]) -> PersonName:
+    """An XPN from a parsed repetition."""
+    if not comps:
+        return _EMPTY_NAME
+    v = _firsts(comps, 7)
+    return PersonName(v[0], v[1], v[2], v[3], v[4], v[6])
+
+
+_EMPTY_NAME = PersonName()
 
 
 def read_address(segment: Segment, field: int, repetition: int = 1) -> Address:
     """An XAD repetition."""
-    g = segment.get
-    return Address(
-        street=g(field, repetition, 1).strip(),
-        other=g(field, repetition, 2).strip(),
-        city=g(field, repetition, 3).strip(),
-        state=g(field, repetition, 4).strip(),
-        postcode=g(field, repetition, 5).strip(),
-        country=g(field, repetition, 6).strip(),
-        type=g(field, repetition, 7).strip(),
-    )
+    return address_from(segment.repetition(field, repetition))
+
+
+def address_from(comps: list[list[str]]) -> Address:
+    """An XAD from a parsed repetition."""
+    v = _firsts(comps, 7)
+    return Address(v[0], v[1], v[2], v[3], v[4], v[5], v[6])
 
 
 def read_telecom(segment: Segment, field: int, repetition: int = 1) -> Telecom:
     """An XTN repetition; see :class:`~hl7.model.Telecom` for where the number comes from."""
-    g = segment.get
-    number = g(field, repetition, 1).strip()
-    if not number:
-        number = g(field, repetition, 12).strip()
-    if not number:
-        number = (g(field, repetition, 6) + g(field, repetition, 7)).strip()
-    return Telecom(
-        number=number,
-        use=g(field, repetition, 2).strip(),
-        equipment=g(field, repetition, 3).strip(),
-        email=g(field, repetition, 4).strip(),
-    )
+    return telecom_from(segment.repetition(field, repetition))
+
+
+def telecom_from(comps: list[list[str]]) -> Telecom:
+    """An XTN from a parsed repetition."""
+    v = _firsts(comps, 12)
+    number = v[0] or v[11] or (v[5] + v[6])
+    return Telecom(number, v[1], v[2], v[3])
 
 
 def write_hd(authority: AssigningAuthority) -> list[str]:

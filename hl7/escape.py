@@ -56,6 +56,9 @@ def _escape_table(d: Delimiters) -> dict[int, str]:
     return table
 
 
+_DEFAULT_TABLE = _escape_table(DEFAULT_DELIMITERS)
+
+
 def escape(text: str, delimiters: Delimiters = DEFAULT_DELIMITERS) -> str:
     """Escape a data value for output.
 
@@ -66,6 +69,8 @@ def escape(text: str, delimiters: Delimiters = DEFAULT_DELIMITERS) -> str:
     Returns:
         The value with delimiters, the escape character, CR and LF escaped.
     """
+    if delimiters is DEFAULT_DELIMITERS:
+        return text.translate(_DEFAULT_TABLE)
     return text.translate(_escape_table(delimiters))
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from hl7.codec import FieldValue, Repetition, Segment, SegmentValue
 from hl7.datatypes import (
-    read_address,
-    read_cx,
-    read_name,
-    read_telecom,
+    address_from,
+    cx_from,
+    name_from,
+    telecom_from,
     write_address,
     write_cx,
     write_name,
@@ -36,30 +36,23 @@ def read_pid(pid: Segment) -> PatientDemographics:
     Raises:
         DataTypeError: PID-7 is not a date, or PID-25 not a number (code 102).
     """
-    ids = tuple(cx for r in range(1, pid.repetition_count(3) + 1) if (cx := read_cx(pid, 3, r)).id)
-    names = tuple(
-        n for r in range(1, pid.repetition_count(5) + 1) if not (n := read_name(pid, 5, r)).is_empty
-    )
-    mother = read_name(pid, 6)
+    reps = pid.repetitions
+    ids = tuple(cx for c in reps(3) if (cx := cx_from(c)).id)
+    names = tuple(n for c in reps(5) if not (n := name_from(c)).is_empty)
+    mother = name_from(pid.repetition(6))
     return PatientDemographics(
         identifiers=ids,
         names=names,
         mother_maiden_name=None if mother.is_empty else mother,
         birth_date=_birth_date(pid),
         sex=_opt(pid.get(8).strip().upper()),
-        addresses=tuple(
-            a
-            for r in range(1, pid.repetition_count(11) + 1)
-            if (a := read_address(pid, 11, r)) != Address(type=a.type)
-        ),
+        addresses=tuple(a for c in reps(11) if (a := address_from(c)) != Address(type=a.type)),
         home_phones=_phones(pid, 13),
         business_phones=_phones(pid, 14),
         language=_opt(pid.get(15).strip()),
         marital_status=_opt(pid.get(16).strip()),
         national_id=_national_id(pid),
-        mother_identifiers=tuple(
-            cx for r in range(1, pid.repetition_count(21) + 1) if (cx := read_cx(pid, 21, r)).id
-        ),
+        mother_identifiers=tuple(cx for c in reps(21) if (cx := cx_from(c)).id),
         multiple_birth=_opt(pid.get(24).strip().upper()),
         birth_order=_birth_order(pid),
         death_indicator=_opt(pid.get(30).strip().upper()),
@@ -71,12 +64,7 @@ def _opt(value: str) -> str | None:
 
 
 def _phones(pid: Segment, field: int) -> tuple[Telecom, ...]:
-    out: list[Telecom] = []
-    for r in range(1, pid.repetition_count(field) + 1):
-        t = read_telecom(pid, field, r)
-        if t.number or t.email:
-            out.append(t)
-    return tuple(out)
+    return tuple(t for c in pid.repetitions(field) if (t := telecom_from(c)).number or t.email)
 
 
 def _birth_date(pid: Segment) -> str | None:
@@ -105,7 +93,7 @@ def _birth_order(pid: Segment) -> int | None:
 
 def _national_id(pid: Segment) -> Identifier | None:
     # PID-19 is ST in 2.3.1/2.5, but some sources send a CX with its domain.
-    cx = read_cx(pid, 19)
+    cx = cx_from(pid.repetition(19))
     return cx if cx.id else None
 
 

@@ -16,6 +16,7 @@ text; from 2.5 as ERR-2 (one repetition per location), ERR-3
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -59,9 +60,22 @@ def new_control_id() -> str:
     return secrets.token_hex(10)
 
 
+_clock: list[tuple[int, str]] = [(-1, "")]
+
+
 def _timestamp(now: datetime | None) -> str:
-    moment = (now or datetime.now()).astimezone()
-    return moment.strftime("%Y%m%d%H%M%S%z")
+    """MSH-7/EVN-2 with the local UTC offset, e.g. ``20240101120000+0100``."""
+    if now is not None:
+        # An aware time keeps its own offset; a naive one is local time.
+        moment = now if now.tzinfo is not None else now.astimezone()
+        return moment.strftime("%Y%m%d%H%M%S%z")
+    # Formatting the clock costs more than the rest of an ACK: reuse it within a second.
+    second = int(time.time())
+    cached = _clock[0]
+    if cached[0] != second:
+        cached = (second, time.strftime("%Y%m%d%H%M%S%z", time.localtime(second)))
+        _clock[0] = cached
+    return cached[1]
 
 
 def _hd(value: AssigningAuthority | str) -> list[str]:
