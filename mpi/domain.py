@@ -186,11 +186,15 @@ class NewSourceRecord:
         pid: the whole PID as JSON (every name, address, phone, mother's
             identifier, multiple-birth order, language, marital status, other
             domains' ids ...); the store keeps it as given.
+        identifiers: the other domains' ids in PID-3 (a national id, an old MRN),
+            indexed so that :meth:`~mpi.store.records.RecordRepository.with_identifier`
+            finds the record by them.
     """
 
     ref: SourceRecordRef
     demographics: Record
     pid: JsonObject = field(default_factory=dict)
+    identifiers: tuple[SourceRecordRef, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,6 +209,7 @@ class SourceRecord:
         status: active, or subsumed by another id (A40).
         enterprise_id: the person it is linked to (``None`` only while unlinked).
         subsumed_by: the surviving record when status is subsumed.
+        identifiers: the other domains' ids it carries.
     """
 
     pk: int
@@ -216,6 +221,7 @@ class SourceRecord:
     created_at: datetime
     updated_at: datetime
     subsumed_by: SourceRecordRef | None = None
+    identifiers: tuple[SourceRecordRef, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -355,7 +361,8 @@ class RecordQuery:
 
     ``family_name`` and ``given_name`` match case- and accent-insensitively;
     a trailing ``*`` makes them prefix searches. ``birth_date`` is digits
-    (``YYYYMMDD``); ``identifier`` is a domain + id.
+    (``YYYYMMDD``; fewer digits match a year or month); ``identifier`` is a
+    domain + id, the record's own or one it carries. Subsumed records never match.
     """
 
     family_name: str | None = None
@@ -363,4 +370,3 @@ class RecordQuery:
     birth_date: str | None = None
     sex: str | None = None
     identifier: SourceRecordRef | None = None
-    domains: tuple[str, ...] = ()

@@ -1,0 +1,109 @@
+"""What every repository shares: the session, the clock, and key lookups by natural id."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from mpi.domain import SourceRecordRef, format_enterprise_id, parse_enterprise_id
+from mpi.errors import NotFound, UnknownDomain
+from mpi.store.models import IdentityDomainRow, PersonRow, SourceRecordRow
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    """The current time in UTC (the default clock)."""
+    return datetime.now(UTC)
+
+
+@dataclass(slots=True)
+class Context:
+    """One unit of work's session and clock, plus a cache of domain ids.
+
+    The cache lives as long as the unit of work, so a rolled-back domain
+    registration cannot leave a stale id behind.
+    """
+
+    session: Session
+    clock: Clock = utc_now
+    domain_ids: dict[str, int] = field(default_factory=dict)
+
+    def domain_id(self, namespace: str) -> int:
+        """The key of a registered domain.
+
+        Raises:
+            UnknownDomain: no domain has this namespace.
+        """
+        cached = self.domain_ids.get(namespace)
+        if cached is not None:
+            return cached
+        found = self.session.scalar(
+            select(IdentityDomainRow.id).where(IdentityDomainRow.namespace == namespace)
+        )
+        if found is None:
+            raise UnknownDomain(namespace)
+        self.domain_ids[namespace] = found
+        return found
+
+    def record_pk(self, ref: SourceRecordRef) -> int:
+        """The key of a stored source record.
+
+        Raises:
+            UnknownDomain: the domain is not registered.
+            NotFound: the domain has no record with this id.
+        """
+        pk = self.session.scalar(
+            select(SourceRecordRow.id).where(
+                SourceRecordRow.domain_id == self.domain_id(ref.domain),
+                SourceRecordRow.source_id == ref.id,
+            )
+        )
+        if pk is None:
+            raise NotFound("source record", str(ref), "is not registered")
+        return pk
+
+    def person_pk(self, enterprise_id: str, *, for_update: bool = False) -> int:
+        """The key of a person, optionally locking its row until commit.
+
+        Raises:
+            NotFound: no person has this enterprise id.
+        """
+        number = parse_enterprise_id(enterprise_id)
+        query = select(PersonRow.id).where(PersonRow.id == number)
+        if for_update:
+            query = query.with_for_update()
+        pk = self.session.scalar(query) if number is not None else None
+        if pk is None:
+            raise NotFound("person", enterprise_id, "is not an enterprise id of this index")
+        return pk
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """Run a statement that may break a unique rule without spoiling the unit of work.
+
+        On PostgreSQL a failed statement aborts the whole transaction; inside a
+        savepoint only the savepoint is lost and the caller can go on (re-read,
+        update instead).
+        """
+        with self.session.begin_nested():
+            yield
+
+
+def enterprise_id(pk: int) -> str:
+    """The enterprise id of a person row's key."""
+    return format_enterprise_id(pk)
+
+
+def is_unique_violation(error: IntegrityError) -> bool:
+    """Whether an integrity error is a duplicate key (not a foreign key or NOT NULL failure)."""
+    sqlstate = getattr(error.orig, "sqlstate", None)
+    if sqlstate is not None:
+        return bool(sqlstate == "23505")
+    return "UNIQUE constraint failed" in str(error.orig)

@@ -1,0 +1,88 @@
+"""The message log: answered HL7 messages, so a re-delivered message gets the same answer.
+
+Pattern (inside the unit of work that processes the message)::
+
+    seen = uow.messages.get(sender, control_id)
+    if seen is not None:
+        return seen.response          # changes nothing
+    ... process, build the response ...
+    uow.messages.record(sender, control_id, digest, response)
+    uow.commit()                      # then send the response
+
+Two connections handling the same message at once: the second ``record`` raises
+:class:`~mpi.errors.Conflict`; roll back and answer with ``get(...)`` of the first.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from mpi.domain import MessageLogEntry, SourceSystem
+from mpi.errors import Conflict
+from mpi.store._base import Context, is_unique_violation
+from mpi.store.models import MessageLog
+
+__all__ = ["MessageLogRepository"]
+
+
+class MessageLogRepository:
+    """``(sender application, sender facility, control id)`` → stored response bytes."""
+
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+
+    def get(self, sender: SourceSystem, control_id: str) -> MessageLogEntry | None:
+        """The logged answer to this message, or ``None``."""
+        row = self._ctx.session.scalar(
+            select(MessageLog).where(
+                MessageLog.sender_application == sender.application,
+                MessageLog.sender_facility == sender.facility,
+                MessageLog.control_id == control_id,
+            )
+        )
+        return _to_entry(row) if row is not None else None
+
+    def record(
+        self, sender: SourceSystem, control_id: str, digest: str, response: bytes
+    ) -> MessageLogEntry:
+        """Log the answer to a message.
+
+        Args:
+            digest: a hash of the request (e.g. SHA-256 hex), to tell a re-delivery
+                from another message that reuses the control id.
+
+        Raises:
+            Conflict: the message is already logged (another connection was faster).
+        """
+        row = MessageLog(
+            sender_application=sender.application,
+            sender_facility=sender.facility,
+            control_id=control_id,
+            digest=digest,
+            response=response,
+            received_at=self._ctx.clock(),
+        )
+        try:
+            with self._ctx.savepoint():
+                self._ctx.session.add(row)
+                self._ctx.session.flush()
+        except IntegrityError as e:
+            if not is_unique_violation(e):
+                raise
+            raise Conflict(
+                "message control id",
+                f"{sender.application}|{sender.facility}|{control_id}",
+                "is already logged",
+            ) from e
+        return _to_entry(row)
+
+
+def _to_entry(row: MessageLog) -> MessageLogEntry:
+    return MessageLogEntry(
+        sender=SourceSystem(row.sender_application, row.sender_facility),
+        control_id=row.control_id,
+        digest=row.digest,
+        response=bytes(row.response),
+        received_at=row.received_at,
+    )

@@ -1,0 +1,180 @@
+"""The ITI-10 outbox: notifications written in the same transaction as the change they report.
+
+The service enqueues inside its unit of work, so a notification exists exactly
+when the change was committed. A notifier then polls :meth:`OutboxRepository.due`,
+sends, and marks the outcome. Per subscriber and person only the oldest
+unfinished message is due, so a person's updates arrive in order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+
+from sqlalchemy import and_, exists, select, update
+from sqlalchemy.orm import aliased
+
+from mpi.domain import OutboxMessage, OutboxStatus, SourceSystem
+from mpi.errors import InvalidState, NotFound
+from mpi.store._base import Context, enterprise_id
+from mpi.store.models import OutboxRow, PersonRow
+
+__all__ = ["OutboxRepository"]
+
+_UNFINISHED = (OutboxStatus.PENDING.value, OutboxStatus.SENT.value)
+
+
+class OutboxRepository:
+    """Queued ITI-10 notifications with their delivery state."""
+
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+
+    def enqueue(
+        self, enterprise_id_: str, payloads: Mapping[SourceSystem, bytes]
+    ) -> list[OutboxMessage]:
+        """Queue one change of a person for each subscriber, under one new sequence number.
+
+        Args:
+            enterprise_id_: the person whose cross-references changed.
+            payloads: subscriber (MSH-5/MSH-6) → the encoded ``ADT^A31`` for it.
+
+        Raises:
+            NotFound: no such person.
+        """
+        if not payloads:
+            return []
+        sequence = self._next_sequence(enterprise_id_)
+        person_pk = self._ctx.person_pk(enterprise_id_)
+        now = self._ctx.clock()
+        rows = [
+            OutboxRow(
+                subscriber_application=sub.application,
+                subscriber_facility=sub.facility,
+                person_id=person_pk,
+                sequence=sequence,
+                payload=payload,
+                status=OutboxStatus.PENDING.value,
+                attempts=0,
+                next_attempt_at=now,
+                created_at=now,
+            )
+            for sub, payload in payloads.items()
+        ]
+        self._ctx.session.add_all(rows)
+        self._ctx.session.flush()
+        return [_to_message(r) for r in rows]
+
+    def due(self, *, now: datetime | None = None, limit: int = 100) -> list[OutboxMessage]:
+        """Pending messages whose time has come and that no older unfinished message blocks."""
+        now = now or self._ctx.clock()
+        older = aliased(OutboxRow)
+        blocked = exists().where(
+            and_(
+                older.subscriber_application == OutboxRow.subscriber_application,
+                older.subscriber_facility == OutboxRow.subscriber_facility,
+                older.person_id == OutboxRow.person_id,
+                older.sequence < OutboxRow.sequence,
+                older.status.in_(_UNFINISHED),
+            )
+        )
+        rows = self._ctx.session.scalars(
+            select(OutboxRow)
+            .where(
+                OutboxRow.status == OutboxStatus.PENDING.value,
+                OutboxRow.next_attempt_at <= now,
+                ~blocked,
+            )
+            .order_by(OutboxRow.next_attempt_at, OutboxRow.id)
+            .limit(limit)
+        )
+        return [_to_message(r) for r in rows]
+
+    def get(self, message_id: int) -> OutboxMessage | None:
+        """One message, or ``None``."""
+        row = self._ctx.session.get(OutboxRow, message_id)
+        return _to_message(row) if row is not None else None
+
+    def list(
+        self, status: OutboxStatus | None = None, *, offset: int = 0, limit: int = 100
+    ) -> list[OutboxMessage]:
+        """Messages with this status (``None``: all), oldest first."""
+        query = select(OutboxRow)
+        if status is not None:
+            query = query.where(OutboxRow.status == status.value)
+        rows = self._ctx.session.scalars(query.order_by(OutboxRow.id).offset(offset).limit(limit))
+        return [_to_message(r) for r in rows]
+
+    def mark_sent(self, message_id: int) -> OutboxMessage:
+        """The message went out; its ACK is awaited (a crash now means it is sent again)."""
+        row = self._row(message_id)
+        row.status = OutboxStatus.SENT.value
+        row.attempts += 1
+        row.sent_at = self._ctx.clock()
+        return self._done(row)
+
+    def mark_acked(self, message_id: int) -> OutboxMessage:
+        """The subscriber acknowledged (AA): delivery is complete."""
+        row = self._row(message_id)
+        if row.status == OutboxStatus.PENDING.value:
+            row.attempts += 1
+            row.sent_at = self._ctx.clock()
+        row.status = OutboxStatus.ACKED.value
+        row.last_error = None
+        return self._done(row)
+
+    def mark_failed(
+        self, message_id: int, error: str, *, retry_at: datetime | None
+    ) -> OutboxMessage:
+        """An attempt failed: try again at ``retry_at``, or give up when it is ``None``."""
+        row = self._row(message_id)
+        if row.status == OutboxStatus.PENDING.value:
+            row.attempts += 1  # not marked sent first: the connection failed
+        row.last_error = error
+        if retry_at is None:
+            row.status = OutboxStatus.FAILED.value
+        else:
+            row.status = OutboxStatus.PENDING.value
+            row.next_attempt_at = retry_at
+        return self._done(row)
+
+    def _next_sequence(self, eid: str) -> int:
+        # UPDATE ... RETURNING locks the person row: concurrent changes of one person
+        # get consecutive numbers, in commit order.
+        pk = self._ctx.person_pk(eid)
+        seq = self._ctx.session.scalar(
+            update(PersonRow)
+            .where(PersonRow.id == pk)
+            .values(outbox_seq=PersonRow.outbox_seq + 1)
+            .returning(PersonRow.outbox_seq)
+        )
+        assert seq is not None
+        return int(seq)
+
+    def _row(self, message_id: int) -> OutboxRow:
+        row = self._ctx.session.get(OutboxRow, message_id, with_for_update=True)
+        if row is None:
+            raise NotFound("outbox message", message_id)
+        if row.status in (OutboxStatus.ACKED.value, OutboxStatus.FAILED.value):
+            raise InvalidState("outbox message", message_id, f"is already {row.status}")
+        return row
+
+    def _done(self, row: OutboxRow) -> OutboxMessage:
+        self._ctx.session.flush()
+        return _to_message(row)
+
+
+def _to_message(row: OutboxRow) -> OutboxMessage:
+    return OutboxMessage(
+        id=row.id,
+        subscriber=SourceSystem(row.subscriber_application, row.subscriber_facility),
+        enterprise_id=enterprise_id(row.person_id),
+        payload=bytes(row.payload),
+        sequence=row.sequence,
+        status=OutboxStatus(row.status),
+        attempts=row.attempts,
+        next_attempt_at=row.next_attempt_at,
+        created_at=row.created_at,
+        last_error=row.last_error,
+        sent_at=row.sent_at,
+    )

@@ -1,0 +1,337 @@
+"""Source records: register, update, look up, search, and subsume (A40)."""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, delete, func, or_, select
+from sqlalchemy.exc import IntegrityError
+
+from matching.record import FIELDS, Record
+from mpi.domain import NewSourceRecord, RecordQuery, RecordStatus, SourceRecord, SourceRecordRef
+from mpi.errors import DuplicateRecord, NotFound
+from mpi.store._base import Context, enterprise_id, is_unique_violation
+from mpi.store.models import (
+    IdentityDomainRow,
+    LinkRow,
+    RecordIdentifier,
+    SourceRecordRow,
+)
+
+__all__ = ["DEMOGRAPHIC_COLUMNS", "RecordRepository", "fold_name", "record_columns"]
+
+DEMOGRAPHIC_COLUMNS: tuple[str, ...] = tuple(f for f in FIELDS if f != "record_id")
+"""The matcher's fields, stored as columns of the same names."""
+
+_SELECT_COLUMNS = (SourceRecordRow, IdentityDomainRow.namespace, LinkRow.person_id)
+
+
+def fold_name(name: str | None) -> str | None:
+    """A name as searched: case-folded, accents removed (``Müller`` → ``muller``)."""
+    if name is None:
+        return None
+    text = unicodedata.normalize("NFKD", name.strip())
+    text = "".join(c for c in text if not unicodedata.combining(c))
+    return text.casefold() or None
+
+
+def record_columns(record: Record) -> dict[str, Any]:
+    """The column values of a record's demographics, search keys included."""
+    values: dict[str, Any] = {name: getattr(record, name) for name in DEMOGRAPHIC_COLUMNS}
+    values["family_key"] = fold_name(record.family_name)
+    values["given_key"] = fold_name(record.given_name)
+    return values
+
+
+class RecordRepository:
+    """Source records, one per ``(domain, id)``."""
+
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+
+    def add(self, new: NewSourceRecord) -> SourceRecord:
+        """Register a record (not yet linked to a person).
+
+        Raises:
+            UnknownDomain: the record's domain is not registered.
+            DuplicateRecord: the ``(domain, id)`` exists, perhaps just registered by
+                another connection. The unit of work stays usable: re-read and update.
+        """
+        now = self._ctx.clock()
+        row = SourceRecordRow(
+            domain_id=self._ctx.domain_id(new.ref.domain),
+            source_id=new.ref.id,
+            status=RecordStatus.ACTIVE.value,
+            pid=dict(new.pid),
+            created_at=now,
+            updated_at=now,
+            **record_columns(new.demographics),
+        )
+        try:
+            with self._ctx.savepoint():
+                self._ctx.session.add(row)
+                self._ctx.session.flush()
+        except IntegrityError as e:
+            if not is_unique_violation(e):
+                raise
+            raise DuplicateRecord(new.ref.domain, new.ref.id) from e
+        self._set_identifiers(row.id, new.identifiers)
+        return self._require_pk(row.id)
+
+    def update(self, new: NewSourceRecord) -> SourceRecord:
+        """Replace a record's demographics, PID and carried ids (ITI-8 A08); its link stays.
+
+        Raises:
+            NotFound: the record is not registered.
+        """
+        row = self._row_for_update(new.ref)
+        for name, value in record_columns(new.demographics).items():
+            setattr(row, name, value)
+        row.pid = dict(new.pid)
+        row.updated_at = self._ctx.clock()
+        self._ctx.session.execute(
+            delete(RecordIdentifier).where(RecordIdentifier.record_id == row.id)
+        )
+        self._set_identifiers(row.id, new.identifiers)
+        return self._require_pk(row.id)
+
+    def get(self, ref: SourceRecordRef, *, for_update: bool = False) -> SourceRecord | None:
+        """The record, or ``None``; ``for_update`` locks its row until commit (PostgreSQL).
+
+        Raises:
+            UnknownDomain: the domain is not registered.
+        """
+        query = self._select().where(
+            SourceRecordRow.domain_id == self._ctx.domain_id(ref.domain),
+            SourceRecordRow.source_id == ref.id,
+        )
+        if for_update:
+            query = query.with_for_update(of=SourceRecordRow)
+        found = self._load(query)
+        return found[0] if found else None
+
+    def require(self, ref: SourceRecordRef, *, for_update: bool = False) -> SourceRecord:
+        """Like :meth:`get`, but a missing record is an error.
+
+        Raises:
+            UnknownDomain: the domain is not registered.
+            NotFound: the record is not registered.
+        """
+        found = self.get(ref, for_update=for_update)
+        if found is None:
+            raise NotFound("source record", str(ref), "is not registered")
+        return found
+
+    def by_pks(self, pks: Iterable[int]) -> list[SourceRecord]:
+        """The records with these keys, in the order given (unknown keys are skipped)."""
+        wanted = list(dict.fromkeys(pks))
+        by_pk: dict[int, SourceRecord] = {}
+        for chunk in _chunks(wanted, 500):
+            for record in self._load(self._select().where(SourceRecordRow.id.in_(chunk))):
+                by_pk[record.pk] = record
+        return [by_pk[pk] for pk in wanted if pk in by_pk]
+
+    def for_person(self, enterprise_id_: str) -> list[SourceRecord]:
+        """The records linked to a person, by domain and id.
+
+        Raises:
+            NotFound: no such person.
+        """
+        person = self._ctx.person_pk(enterprise_id_)
+        query = (
+            self._select()
+            .where(LinkRow.person_id == person)
+            .order_by(IdentityDomainRow.namespace, SourceRecordRow.source_id)
+        )
+        return self._load(query)
+
+    def with_identifier(self, ref: SourceRecordRef) -> list[SourceRecord]:
+        """Active records whose own id, or a carried id, is ``ref`` (deterministic linking).
+
+        An unregistered domain is fine here: its ids can still be carried in PID-3.
+        """
+        carried = select(RecordIdentifier.record_id).where(
+            RecordIdentifier.namespace == ref.domain, RecordIdentifier.value == ref.id
+        )
+        own = (IdentityDomainRow.namespace == ref.domain) & (SourceRecordRow.source_id == ref.id)
+        query = self._select().where(
+            SourceRecordRow.status == RecordStatus.ACTIVE.value,
+            or_(own, SourceRecordRow.id.in_(carried)),
+        )
+        return self._load(query.order_by(SourceRecordRow.id))
+
+    def subsume(self, prior: SourceRecordRef, survivor: SourceRecordRef) -> SourceRecord:
+        """Mark ``prior`` as subsumed by ``survivor`` (ITI-8 A40) and drop its link.
+
+        The prior id then no longer appears in PIX/PDQ answers or as a candidate.
+        Moving links and notifying is the service's part.
+
+        Raises:
+            NotFound: either record is not registered.
+        """
+        survivor_pk = self._ctx.record_pk(survivor)
+        row = self._row_for_update(prior)
+        row.status = RecordStatus.SUBSUMED.value
+        row.subsumed_by_id = survivor_pk
+        row.updated_at = self._ctx.clock()
+        self._ctx.session.execute(delete(LinkRow).where(LinkRow.record_id == row.id))
+        return self._require_pk(row.id)
+
+    def search(
+        self, query: RecordQuery, *, offset: int = 0, limit: int = 100
+    ) -> list[SourceRecord]:
+        """Active records meeting every criterion, by family name, given name and key (PDQ)."""
+        select_ = (
+            self._select()
+            .where(*self._criteria(query))
+            .order_by(SourceRecordRow.family_key, SourceRecordRow.given_key, SourceRecordRow.id)
+            .offset(offset)
+            .limit(limit)
+        )
+        return self._load(select_)
+
+    def count(self, query: RecordQuery) -> int:
+        """How many active records :meth:`search` would find in all."""
+        counted = (
+            select(func.count())
+            .select_from(SourceRecordRow)
+            .join(IdentityDomainRow, IdentityDomainRow.id == SourceRecordRow.domain_id)
+            .where(*self._criteria(query))
+        )
+        return int(self._ctx.session.scalar(counted) or 0)
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    def _criteria(self, q: RecordQuery) -> list[ColumnElement[bool]]:
+        where: list[ColumnElement[bool]] = [SourceRecordRow.status == RecordStatus.ACTIVE.value]
+        for column, value in (
+            (SourceRecordRow.family_key, q.family_name),
+            (SourceRecordRow.given_key, q.given_name),
+        ):
+            if value:
+                folded = fold_name(value.rstrip("*")) or ""
+                if value.endswith("*"):
+                    where.append(column.startswith(folded, autoescape=True))
+                else:
+                    where.append(column == folded)
+        if q.birth_date:
+            if len(q.birth_date) == 8:
+                where.append(SourceRecordRow.birth_date == q.birth_date)
+            else:
+                where.append(SourceRecordRow.birth_date.startswith(q.birth_date, autoescape=True))
+        if q.sex:
+            where.append(SourceRecordRow.sex == q.sex)
+        if q.identifier is not None:
+            ref = q.identifier
+            carried = select(RecordIdentifier.record_id).where(
+                RecordIdentifier.namespace == ref.domain, RecordIdentifier.value == ref.id
+            )
+            own = (IdentityDomainRow.namespace == ref.domain) & (
+                SourceRecordRow.source_id == ref.id
+            )
+            where.append(or_(own, SourceRecordRow.id.in_(carried)))
+        return where
+
+    def _select(self) -> Select[Any, Any, Any]:
+        return (
+            select(*_SELECT_COLUMNS)
+            .join(IdentityDomainRow, IdentityDomainRow.id == SourceRecordRow.domain_id)
+            .outerjoin(LinkRow, LinkRow.record_id == SourceRecordRow.id)
+        )
+
+    def _load(self, query: Select[Any, Any, Any]) -> list[SourceRecord]:
+        rows = self._ctx.session.execute(query).all()
+        pks = [row.id for row, _, _ in rows]
+        carried = self._identifiers(pks)
+        subsumed = self._refs([r.subsumed_by_id for r, _, _ in rows if r.subsumed_by_id])
+        return [
+            to_source_record(
+                row,
+                namespace,
+                person,
+                carried.get(row.id, ()),
+                subsumed.get(row.subsumed_by_id) if row.subsumed_by_id else None,
+            )
+            for row, namespace, person in rows
+        ]
+
+    def _identifiers(self, pks: Sequence[int]) -> dict[int, tuple[SourceRecordRef, ...]]:
+        out: dict[int, list[SourceRecordRef]] = {}
+        for chunk in _chunks(list(pks), 500):
+            rows = self._ctx.session.execute(
+                select(
+                    RecordIdentifier.record_id, RecordIdentifier.namespace, RecordIdentifier.value
+                )
+                .where(RecordIdentifier.record_id.in_(chunk))
+                .order_by(RecordIdentifier.namespace, RecordIdentifier.value)
+            )
+            for pk, ns, value in rows:
+                out.setdefault(pk, []).append(SourceRecordRef(ns, value))
+        return {pk: tuple(refs) for pk, refs in out.items()}
+
+    def _refs(self, pks: Sequence[int]) -> dict[int, SourceRecordRef]:
+        if not pks:
+            return {}
+        rows = self._ctx.session.execute(
+            select(SourceRecordRow.id, IdentityDomainRow.namespace, SourceRecordRow.source_id)
+            .join(IdentityDomainRow, IdentityDomainRow.id == SourceRecordRow.domain_id)
+            .where(SourceRecordRow.id.in_(pks))
+        )
+        return {pk: SourceRecordRef(ns, sid) for pk, ns, sid in rows}
+
+    def _row_for_update(self, ref: SourceRecordRef) -> SourceRecordRow:
+        pk = self._ctx.record_pk(ref)
+        row = self._ctx.session.scalar(
+            select(SourceRecordRow).where(SourceRecordRow.id == pk).with_for_update()
+        )
+        assert row is not None
+        return row
+
+    def _require_pk(self, pk: int) -> SourceRecord:
+        self._ctx.session.flush()
+        found = self.by_pks([pk])
+        assert found, pk
+        return found[0]
+
+    def _set_identifiers(self, pk: int, identifiers: Iterable[SourceRecordRef]) -> None:
+        for ref in dict.fromkeys(identifiers):
+            self._ctx.session.add(
+                RecordIdentifier(record_id=pk, namespace=ref.domain, value=ref.id)
+            )
+        self._ctx.session.flush()
+
+
+def to_source_record(
+    row: SourceRecordRow,
+    namespace: str,
+    person_pk: int | None,
+    identifiers: tuple[SourceRecordRef, ...] = (),
+    subsumed_by: SourceRecordRef | None = None,
+) -> SourceRecord:
+    """Map a row (and its domain's namespace and linked person's key) to a domain value."""
+    ref = SourceRecordRef(namespace, row.source_id)
+    values = {name: getattr(row, name) for name in DEMOGRAPHIC_COLUMNS}
+    return SourceRecord(
+        pk=row.id,
+        ref=ref,
+        demographics=Record(record_id=str(ref), **values),
+        pid=_frozen_json(row.pid),
+        status=RecordStatus(row.status),
+        enterprise_id=enterprise_id(person_pk) if person_pk is not None else None,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        subsumed_by=subsumed_by,
+        identifiers=identifiers,
+    )
+
+
+def _frozen_json(value: Mapping[str, Any]) -> Mapping[str, Any]:
+    # A copy, so a caller mutating the PID cannot change the session's row behind its back.
+    return dict(value)
+
+
+def _chunks(items: Sequence[int], size: int) -> Iterable[Sequence[int]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
