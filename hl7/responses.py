@@ -48,7 +48,7 @@ class PdqMatch:
     Attributes:
         patient: the demographics written to PID (PID-3 already restricted
             to the requested domains).
-        score: the match probability, written to QRI-1; ``None`` omits QRI.
+        score: the match probability, written to QRI-1 (``None``: QRI left empty).
     """
 
     patient: PatientDemographics
@@ -280,7 +280,7 @@ def build_pdq_response(
     now: datetime | None = None,
     charset: str | None = None,
 ) -> bytes:
-    """``RSP^K22^RSP_K21``: MSH MSA [ERR] QAK QPD {PID [QRI]} [DSC] (ITI-21).
+    """``RSP^K22^RSP_K21``: MSH MSA [ERR] QAK QPD {PID QRI} [DSC] (ITI-21).
 
     QAK-4 total hits (``len(matches) + remaining``), QAK-5 this payload,
     QAK-6 remaining; no PID with an error.
@@ -310,8 +310,8 @@ def build_pdq_response(
     if hits:
         for n, match in enumerate(matches, start=1):
             segments.append(write_pid(match.patient, set_id=n))
-            if match.score is not None:
-                segments.append(("QRI", [_score(match.score)]))
+            # hl7apy's 2.5 RSP_K21 requires QRI in each group: write it, empty without a score.
+            segments.append(("QRI", [None if match.score is None else _score(match.score)]))
         if continuation:
             segments.append(("DSC", [continuation, "I"]))
     return encode_message(segments, request.charset if charset is None else charset)

@@ -55,9 +55,16 @@ def test_unescape_cases(raw: str, plain: str) -> None:
 
 
 def test_segment_access_is_one_based_like_hl7() -> None:
-    msg = decode(b"MSH|^~\\&|APP|FAC|||2024||ADT^A01^ADT_A01|C1|P|2.5\rPID|1||A^^^NS&1.2&ISO^MR~B||X\\S\\Y^Z\r")
+    msg = decode(
+        b"MSH|^~\\&|APP|FAC|||2024||ADT^A01^ADT_A01|C1|P|2.5\rPID|1||A^^^NS&1.2&ISO^MR~B||X\\S\\Y^Z\r"
+    )
     msh = msg.msh
-    assert (msh.get(1), msh.get(2), msh.get(3), msh.get(9, 1, 3)) == ("|", "^~\\&", "APP", "ADT_A01")
+    assert (msh.get(1), msh.get(2), msh.get(3), msh.get(9, 1, 3)) == (
+        "|",
+        "^~\\&",
+        "APP",
+        "ADT_A01",
+    )
     pid = msg.segment("PID")
     assert pid is not None and pid.sequence == 1
     assert pid.repetition_count(3) == 2 and pid.component_count(3, 1) == 5
@@ -155,12 +162,12 @@ def test_structurally_bad_input_is_code_100(raw: bytes) -> None:
 
 
 def test_encode_segment_values() -> None:
-    assert encode_segment("PID", ["1", None, Repeated((["A", None, None, ["NS", "1.2", "ISO"]], "B"))]) == (
-        "PID|1||A^^^NS&1.2&ISO~B"
-    )
-    assert encode_segment("PID", [None, None, None, None, Repeated((None, [None] * 6 + ["S"]))]) == (
-        "PID|||||~^^^^^^S"
-    )
+    assert encode_segment(
+        "PID", ["1", None, Repeated((["A", None, None, ["NS", "1.2", "ISO"]], "B"))]
+    ) == ("PID|1||A^^^NS&1.2&ISO~B")
+    assert encode_segment(
+        "PID", [None, None, None, None, Repeated((None, [None] * 6 + ["S"]))]
+    ) == ("PID|||||~^^^^^^S")
     assert encode_segment("NTE", ["a|b^c", Raw("x^y"), None, None]) == "NTE|a\\F\\b\\S\\c|x^y"
     assert encode_segment("ZZZ", [None, ""]) == "ZZZ"
 
@@ -181,7 +188,9 @@ def test_encode_message_declares_the_charset_actually_used() -> None:
 
 
 leaf = texts.map(lambda s: s.strip())
-field_values = st.lists(st.lists(st.lists(leaf, min_size=1, max_size=3), min_size=1, max_size=4), min_size=1, max_size=3)
+field_values = st.lists(
+    st.lists(st.lists(leaf, min_size=1, max_size=3), min_size=1, max_size=4), min_size=1, max_size=3
+)
 
 
 @given(st.lists(field_values, min_size=1, max_size=6))

@@ -141,7 +141,9 @@ async def _ack_server(
         async for event in read_frames(reader, max_size=max_size, idle_timeout=2.0):
             received.append(event)
             if answer:
-                tag = b"ERR:" + event.kind.encode() if isinstance(event, FramingError) else event[:12]
+                tag = (
+                    b"ERR:" + event.kind.encode() if isinstance(event, FramingError) else event[:12]
+                )
                 writer.write(frame(b"ACK " + tag))
                 await writer.drain()
         writer.close()
@@ -162,7 +164,9 @@ async def server_and_log() -> AsyncIterator[tuple[asyncio.Server, list[FrameEven
         yield server, log
 
 
-async def test_send_gets_the_answer(server_and_log: tuple[asyncio.Server, list[FrameEvent]]) -> None:
+async def test_send_gets_the_answer(
+    server_and_log: tuple[asyncio.Server, list[FrameEvent]],
+) -> None:
     server, log = server_and_log
     answer = await send("127.0.0.1", _port(server), A, timeout=5)
     assert answer == b"ACK " + A[:12]
@@ -199,7 +203,13 @@ async def test_socket_edge_cases_keep_the_connection_usable(
         frame(B),  # still answered
     ]
     got = await _raw_exchange(_port(server), wire, answers=5)
-    assert got == [b"ACK " + A[:12], b"ACK " + B[:12], b"ACK ERR:oversize", b"ACK ", b"ACK " + B[:12]]
+    assert got == [
+        b"ACK " + A[:12],
+        b"ACK " + B[:12],
+        b"ACK ERR:oversize",
+        b"ACK ",
+        b"ACK " + B[:12],
+    ]
     assert kinds(log) == ["frame", "frame", "oversize", "frame", "frame"]
 
 
