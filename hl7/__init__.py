@@ -64,7 +64,17 @@ from hl7.messages import (
     read_header,
     read_header_lenient,
 )
-from hl7.mllp import DEFAULT_MAX_SIZE, FrameDecoder, FrameEvent, frame, read_frames, send
+from hl7.mllp import (
+    CR,
+    DEFAULT_MAX_SIZE,
+    END_BLOCK,
+    START_BLOCK,
+    FrameDecoder,
+    FrameEvent,
+    frame,
+    read_frames,
+    send,
+)
 from hl7.model import (
     Address,
     AssigningAuthority,
@@ -85,11 +95,14 @@ from hl7.responses import (
 
 __all__ = [
     "ADT_VERSIONS",
+    "CR",
     "DEFAULT_DELIMITERS",
     "DEFAULT_MAX_SIZE",
+    "END_BLOCK",
     "FEED_EVENTS",
     "PSEUDONYM_NAMES",
     "QUERY_VERSIONS",
+    "START_BLOCK",
     "UTF8_NAME",
     "AckCode",
     "Address",
