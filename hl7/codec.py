@@ -442,6 +442,11 @@ def _repetition(value: Repetition, d: Delimiters) -> str:
 
 
 def _field(value: FieldValue, d: Delimiters) -> str:
+    # Plain text and empty fields are most of every segment: keep them cheap.
+    if value is None:
+        return ""
+    if type(value) is str:
+        return escape(value, d)
     if isinstance(value, Repeated):
         return d.repetition.join(_repetition(r, d) for r in value.repetitions).rstrip(d.repetition)
     return _repetition(value, d)
