@@ -8,14 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, insert, literal, select, union_all
 
 from mpi.domain import RecordStatus, SourceRecord, SourceRecordRef
 from mpi.store._base import Context
-from mpi.store.models import BlockingKey, SourceRecordRow
+from mpi.store.models import BlockingKey
 from mpi.store.records import RecordRepository
 
 __all__ = ["BlockingKeyRepository"]
+
+_KEYS_PER_QUERY = 100  # SQLite allows 500 terms in a compound SELECT
 
 
 class BlockingKeyRepository:
@@ -47,33 +49,34 @@ class BlockingKeyRepository:
         )
 
     def candidate_pks(self, keys: Sequence[str], limit_per_key: int = 200) -> list[int]:
-        """Keys of the active records sharing any of ``keys``, newest first per key.
+        """Keys of the records sharing any of ``keys``, newest first per key.
 
         At most ``limit_per_key`` records are taken per key, so one very common
         key (a frequent name and year) cannot flood the matcher; the other keys
-        still find what it misses. Each record appears once, in the order first found.
+        still find what it misses. Each record appears once, in the order first
+        found. Subsumed records have no keys (:meth:`RecordRepository.subsume
+        <mpi.store.records.RecordRepository.subsume>` drops them).
         """
         keys = list(dict.fromkeys(keys))
         if not keys or limit_per_key < 1:
             return []
-        ranked = (
-            select(
-                BlockingKey.record_id,
-                BlockingKey.key,
-                func.row_number()
-                .over(partition_by=BlockingKey.key, order_by=BlockingKey.record_id.desc())
-                .label("rank"),
-            )
-            .join(SourceRecordRow, SourceRecordRow.id == BlockingKey.record_id)
-            .where(BlockingKey.key.in_(keys), SourceRecordRow.status == RecordStatus.ACTIVE.value)
-            .subquery()
-        )
-        rows = self._ctx.session.execute(
-            select(ranked.c.record_id)
-            .where(ranked.c.rank <= limit_per_key)
-            .order_by(ranked.c.key, ranked.c.rank)
-        )
-        return list(dict.fromkeys(pk for (pk,) in rows))
+        found: list[int] = []
+        for start in range(0, len(keys), _KEYS_PER_QUERY):
+            # One index range scan per key, newest first, stopping after the limit: a
+            # huge block costs no more than a small one.
+            parts = []
+            for i, key in enumerate(keys[start : start + _KEYS_PER_QUERY]):
+                sub = (
+                    select(BlockingKey.record_id)
+                    .where(BlockingKey.key == key)
+                    .order_by(BlockingKey.record_id.desc())
+                    .limit(limit_per_key)
+                    .subquery()
+                )
+                parts.append(select(literal(start + i).label("n"), sub.c.record_id))
+            rows = self._ctx.session.execute(union_all(*parts).order_by("n"))
+            found.extend(pk for _, pk in rows)
+        return list(dict.fromkeys(found))
 
     def candidate_records(
         self,
@@ -90,4 +93,4 @@ class BlockingKeyRepository:
             exclude: leave this record out (the incoming record itself, on update).
         """
         records = self._records.by_pks(self.candidate_pks(keys, limit_per_key))
-        return [r for r in records if r.ref != exclude]
+        return [r for r in records if r.ref != exclude and r.status is RecordStatus.ACTIVE]

@@ -1,8 +1,8 @@
-"""The bulk path for ``mpi load``: batches of rows through Core ``INSERT`` executemany.
+"""The bulk path for ``mpi load``: batches of rows written with ``COPY`` or executemany.
 
-It bypasses the ORM unit of work (no per-row objects, no per-row flush) but runs
-in the same session and transaction as everything else, so a load batch commits
-or rolls back as one. Typical use per batch of a few thousand rows::
+It bypasses the ORM (no per-row objects, no RETURNING: keys are reserved up
+front) but runs on the unit of work's own connection and transaction, so a load
+batch commits or rolls back as one. Typical use, per batch of a few thousand rows::
 
     known = uow.bulk.existing("NORTHGEN", [r.ref.id for r in batch])   # idempotent reload
     new = [r for r in batch if r.ref.id not in known]
@@ -15,12 +15,15 @@ or rolls back as one. Typical use per batch of a few thousand rows::
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+import json
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import lru_cache
 from itertools import islice
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import JSON, select, text
 
 from matching.record import Record
 from mpi.domain import (
@@ -43,6 +46,7 @@ from mpi.store.models import (
     PersonRow,
     RecordIdentifier,
     SourceRecordRow,
+    UtcDateTime,
 )
 from mpi.store.records import DEMOGRAPHIC_COLUMNS, record_columns
 
@@ -50,6 +54,8 @@ __all__ = ["BulkLink", "BulkLoader", "StoredDemographics"]
 
 _CHUNK = 5000
 _LOOKUP_CHUNK = 500
+_ANALYZE_MIN_ROWS = 2_000
+_ANALYZED = ("source_record", "blocking_key", "link", "enterprise_person", "record_identifier")
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +92,7 @@ class BulkLoader:
             UnknownDomain: the domain is not registered.
         """
         domain_id = self._ctx.domain_id(domain)
+        self._refresh_statistics()
         found: dict[str, int] = {}
         ids = list(dict.fromkeys(source_ids))
         for start in range(0, len(ids), _LOOKUP_CHUNK):
@@ -103,47 +110,52 @@ class BulkLoader:
 
         Raises:
             UnknownDomain: a record's domain is not registered.
-            sqlalchemy.exc.IntegrityError: a ``(domain, id)`` exists already (check
-                with :meth:`existing` first); the whole batch is refused.
+            StoreError: a ``(domain, id)`` exists already (check with :meth:`existing`
+                first); the unit of work is then spoiled and must be rolled back.
         """
         now = self._ctx.clock()
-        rows = [
-            {
-                "domain_id": self._ctx.domain_id(r.ref.domain),
-                "source_id": r.ref.id,
-                "status": RecordStatus.ACTIVE.value,
-                "subsumed_by_id": None,
-                "pid": dict(r.pid),
-                "created_at": now,
-                "updated_at": now,
-                **record_columns(r.demographics),
-            }
-            for r in records
-        ]
-        pks = self._insert_returning(SourceRecordRow, rows)
+        pks = self._allocate_ids(SourceRecordRow, len(records))
+        columns = ["id", "domain_id", "source_id", "status", "pid", "created_at", "updated_at"]
+        columns += [*DEMOGRAPHIC_COLUMNS, "family_key", "given_key"]
+        active = RecordStatus.ACTIVE.value
+
+        def rows() -> Iterator[tuple[Any, ...]]:
+            for pk, r in zip(pks, records, strict=True):
+                values = record_columns(r.demographics)
+                head = (
+                    pk,
+                    self._ctx.domain_id(r.ref.domain),
+                    r.ref.id,
+                    active,
+                    dict(r.pid),
+                    now,
+                    now,
+                )
+                yield head + tuple(values[c] for c in columns[7:])
+
+        self._write(SourceRecordRow, columns, rows())
         carried = (
-            {"record_id": pk, "namespace": ref.domain, "value": ref.id}
+            (pk, ref.domain, ref.id)
             for pk, r in zip(pks, records, strict=True)
             for ref in dict.fromkeys(r.identifiers)
         )
-        self._insert(RecordIdentifier, carried)
+        self._write(RecordIdentifier, ["record_id", "namespace", "value"], carried)
         return pks
 
     def insert_blocking_keys(self, rows: Iterable[tuple[int, str]]) -> int:
         """Insert ``(record key, blocking key)`` pairs, unique per record; returns the count."""
-        return self._insert(BlockingKey, ({"record_id": pk, "key": key} for pk, key in rows))
+        return self._write(BlockingKey, ["record_id", "key"], rows)
 
     def create_persons(self, count: int) -> list[str]:
         """Create ``count`` active persons; returns their enterprise ids in creation order."""
         now = self._ctx.clock()
-        row = {
-            "status": PersonStatus.ACTIVE.value,
-            "merged_into_id": None,
-            "outbox_seq": 0,
-            "created_at": now,
-            "updated_at": now,
-        }
-        pks = self._insert_returning(PersonRow, [dict(row) for _ in range(count)])
+        pks = self._allocate_ids(PersonRow, count)
+        active = PersonStatus.ACTIVE.value
+        self._write(
+            PersonRow,
+            ["id", "status", "outbox_seq", "created_at", "updated_at"],
+            ((pk, active, 0, now, now) for pk in pks),
+        )
         return [format_enterprise_id(pk) for pk in pks]
 
     def insert_links(self, links: Iterable[BulkLink]) -> int:
@@ -154,38 +166,34 @@ class BulkLoader:
         """
         now = self._ctx.clock()
 
-        def rows() -> Iterator[dict[str, Any]]:
+        def rows() -> Iterator[tuple[Any, ...]]:
             for link in links:
                 person = parse_enterprise_id(link.enterprise_id)
                 if person is None:
                     raise NotFound("person", link.enterprise_id, "is not an enterprise id")
-                yield {
-                    "record_id": link.record_pk,
-                    "person_id": person,
-                    "score": link.score,
-                    "method": link.method.value,
-                    "linked_at": now,
-                    "linked_by": self._by,
-                }
+                yield (link.record_pk, person, link.score, link.method.value, now, self._by)
 
-        return self._insert(LinkRow, rows())
+        columns = ["record_id", "person_id", "score", "method", "linked_at", "linked_by"]
+        return self._write(LinkRow, columns, rows())
 
     def insert_audit(self, entries: Iterable[AuditEntry]) -> int:
         """Append many audit entries at once; returns the count."""
         now = self._ctx.clock()
-        return self._insert(
+        columns = ["at", "actor", "action", "entity_type", "entity_id", "before", "after", "reason"]
+        return self._write(
             AuditEvent,
+            columns,
             (
-                {
-                    "at": e.at or now,
-                    "actor": e.actor,
-                    "action": e.action,
-                    "entity_type": e.entity_type,
-                    "entity_id": e.entity_id,
-                    "before": dict(e.before) if e.before is not None else None,
-                    "after": dict(e.after) if e.after is not None else None,
-                    "reason": e.reason,
-                }
+                (
+                    e.at or now,
+                    e.actor,
+                    e.action,
+                    e.entity_type,
+                    e.entity_id,
+                    dict(e.before) if e.before is not None else None,
+                    dict(e.after) if e.after is not None else None,
+                    e.reason,
+                )
                 for e in entries
             ),
         )
@@ -220,25 +228,122 @@ class BulkLoader:
             yield [_stored(row) for row in rows]
             after = rows[-1][0]
 
-    def _insert_returning(self, model: type[Any], rows: list[dict[str, Any]]) -> list[int]:
-        if not rows:
-            return []
-        table = model.__table__
-        stmt = insert(table).returning(table.c.id, sort_by_parameter_order=True)
-        pks: list[int] = []
-        for start in range(0, len(rows), _CHUNK):
-            result = self._ctx.session.execute(stmt, rows[start : start + _CHUNK])
-            pks.extend(pk for (pk,) in result)
-        return pks
+    def _refresh_statistics(self) -> None:
+        """ANALYZE the growing tables on PostgreSQL once they changed by half since the last time.
 
-    def _insert(self, model: type[Any], rows: Iterable[dict[str, Any]]) -> int:
+        A load grows the tables faster than autovacuum re-analyzes them; with
+        stale statistics the planner scans ``source_record`` for every lookup and
+        a load slows down quadratically.
+        """
+        if self._dialect != "postgresql":
+            return
+        changed, rows = self._ctx.session.execute(
+            text(
+                "SELECT n_mod_since_analyze, reltuples FROM pg_stat_user_tables s "
+                "JOIN pg_class c ON c.oid = s.relid WHERE s.relname = 'source_record'"
+            )
+        ).one()
+        if changed > max(_ANALYZE_MIN_ROWS, 0.3 * max(rows, 0)):
+            self._ctx.session.execute(text(f"ANALYZE {', '.join(_ANALYZED)}"))
+
+    def _allocate_ids(self, model: type[Any], count: int) -> list[int]:
+        """Reserve ``count`` keys so rows can be written without RETURNING.
+
+        PostgreSQL: from the column's own sequence (as an ordinary insert would).
+        SQLite: above the current maximum; safe because a writing unit of work
+        holds the database's write lock from its first statement (BEGIN IMMEDIATE).
+        """
+        if count == 0:
+            return []
+        table = model.__table__.name
+        session = self._ctx.session
+        if self._dialect == "postgresql":
+            seq = f"pg_get_serial_sequence('{table}', 'id')"
+            rows = session.execute(
+                text(f"SELECT nextval({seq}) FROM generate_series(1, :n)"), {"n": count}
+            )
+            return sorted(int(pk) for (pk,) in rows)
+        top = session.scalar(text(f"SELECT coalesce(max(id), 0) FROM {table}"))
+        return list(range(int(top or 0) + 1, int(top or 0) + 1 + count))
+
+    def _write(
+        self, model: type[Any], columns: Sequence[str], rows: Iterable[tuple[Any, ...]]
+    ) -> int:
+        """Write rows (tuples in ``columns`` order) in chunks: COPY on PostgreSQL, executemany
+        on SQLite, both on the unit of work's own connection and transaction."""
         table = model.__table__
+        convert = self._converters(table, columns)
+        connection = self._ctx.session.connection()
+        raw = connection.connection.driver_connection
+        assert raw is not None
+        names = ", ".join(f'"{c}"' for c in columns)
         total = 0
         it = iter(rows)
         while chunk := list(islice(it, _CHUNK)):
-            self._ctx.session.execute(insert(table), chunk)
+            prepared: list[Any] = chunk
+            if convert:
+                prepared = [list(row) for row in chunk]
+                for row in prepared:
+                    for i, f in convert:
+                        row[i] = f(row[i])
+            if self._dialect == "postgresql":
+                with (
+                    raw.cursor() as cur,
+                    cur.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy,
+                ):
+                    for row in prepared:
+                        copy.write_row(row)
+            else:
+                marks = ", ".join("?" for _ in columns)
+                cur = raw.cursor()
+                try:
+                    cur.executemany(
+                        f"INSERT INTO {table.name} ({names}) VALUES ({marks})", prepared
+                    )
+                finally:
+                    cur.close()
             total += len(chunk)
         return total
+
+    def _converters(
+        self, table: Any, columns: Sequence[str]
+    ) -> list[tuple[int, Callable[[Any], Any]]]:
+        """The columns whose Python values need converting, with the function that does it."""
+        dialect = self._ctx.session.get_bind().dialect
+        out: list[tuple[int, Callable[[Any], Any]]] = []
+        for i, name in enumerate(columns):
+            column_type = table.c[name].type
+            if isinstance(column_type, JSON):
+                out.append((i, _json_text))
+            elif isinstance(column_type, UtcDateTime):
+                # Every row of a batch carries the same few timestamps: convert each once.
+                when: Callable[[Any], Any] | None = _aware_utc
+                if self._dialect == "sqlite":
+                    when = column_type.dialect_impl(dialect).bind_processor(dialect)
+                assert when is not None
+                out.append((i, lru_cache(maxsize=64)(when)))
+            elif self._dialect == "sqlite":
+                # SQLAlchemy's own bind processing, so values read back the same way.
+                process = column_type.dialect_impl(dialect).bind_processor(dialect)
+                if process is not None:
+                    out.append((i, process))
+        return out
+
+    @property
+    def _dialect(self) -> str:
+        return str(self._ctx.session.get_bind().dialect.name)
+
+
+def _json_text(value: Any) -> str | None:
+    return None if value is None else json.dumps(value)
+
+
+def _aware_utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError(f"timestamp: {value!r} must be timezone-aware")
+    return value.astimezone(UTC)
 
 
 def _stored(row: Any) -> StoredDemographics:

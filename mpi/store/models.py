@@ -203,15 +203,18 @@ class LinkRow(Base):
 
 
 class BlockingKey(Base):
-    """An opaque blocking key of a record; the primary key doubles as the lookup index."""
+    """An opaque blocking key of a record; the primary key doubles as the lookup index.
+
+    ``record_id`` has no foreign key on purpose: this is a derived index that the
+    repositories rebuild with the record, with several rows per record, and the
+    per-row foreign-key check was most of the cost of a bulk load on PostgreSQL.
+    """
 
     __tablename__ = "blocking_key"
     __table_args__ = (Index("ix_blocking_key_record_id", "record_id"),)
 
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
-    record_id: Mapped[int] = mapped_column(
-        ForeignKey("source_record.id", ondelete="CASCADE"), primary_key=True
-    )
+    record_id: Mapped[int] = mapped_column(BigId, primary_key=True)
 
 
 class ReviewTaskRow(Base):

@@ -14,6 +14,7 @@ from mpi.domain import NewSourceRecord, RecordQuery, RecordStatus, SourceRecord,
 from mpi.errors import DuplicateRecord, NotFound
 from mpi.store._base import Context, enterprise_id, is_unique_violation
 from mpi.store.models import (
+    BlockingKey,
     IdentityDomainRow,
     LinkRow,
     RecordIdentifier,
@@ -163,7 +164,7 @@ class RecordRepository:
         return self._load(query.order_by(SourceRecordRow.id))
 
     def subsume(self, prior: SourceRecordRef, survivor: SourceRecordRef) -> SourceRecord:
-        """Mark ``prior`` as subsumed by ``survivor`` (ITI-8 A40) and drop its link.
+        """Mark ``prior`` as subsumed by ``survivor`` (ITI-8 A40); drop its link and blocking keys.
 
         The prior id then no longer appears in PIX/PDQ answers or as a candidate.
         Moving links and notifying is the service's part.
@@ -177,6 +178,7 @@ class RecordRepository:
         row.subsumed_by_id = survivor_pk
         row.updated_at = self._ctx.clock()
         self._ctx.session.execute(delete(LinkRow).where(LinkRow.record_id == row.id))
+        self._ctx.session.execute(delete(BlockingKey).where(BlockingKey.record_id == row.id))
         return self._require_pk(row.id)
 
     def search(

@@ -219,12 +219,6 @@ def upgrade() -> None:
         "blocking_key",
         sa.Column("key", sa.String(length=200), nullable=False),
         sa.Column("record_id", BIG_ID, nullable=False),
-        sa.ForeignKeyConstraint(
-            ["record_id"],
-            ["source_record.id"],
-            name=op.f("fk_blocking_key_record_id_source_record"),
-            ondelete="CASCADE",
-        ),
         sa.PrimaryKeyConstraint("key", "record_id", name=op.f("pk_blocking_key")),
     )
     op.create_index("ix_blocking_key_record_id", "blocking_key", ["record_id"])
