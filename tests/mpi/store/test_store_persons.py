@@ -7,7 +7,13 @@ from datetime import UTC, datetime
 import pytest
 from store_helpers import new_record
 
-from mpi.domain import LinkMethod, PersonStatus, SourceRecordRef, format_enterprise_id, parse_enterprise_id
+from mpi.domain import (
+    LinkMethod,
+    PersonStatus,
+    SourceRecordRef,
+    format_enterprise_id,
+    parse_enterprise_id,
+)
 from mpi.errors import InvalidState, NotFound
 from mpi.store import UnitOfWork
 
