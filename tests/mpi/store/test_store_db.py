@@ -1,0 +1,51 @@
+"""Engines: SQLite pragmas, URL handling, the in-memory database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mpi.errors import ConfigError, StoreError
+from mpi.store import Store, create_engine, migrate
+from mpi.store.db import BUSY_TIMEOUT_MS, normalise_url
+
+
+def test_sqlite_connections_get_the_pragmas(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite:///{tmp_path / 'p.db'}")
+    try:
+        with engine.connect() as conn:
+            pragma = {
+                name: conn.exec_driver_sql(f"PRAGMA {name}").scalar()
+                for name in ("journal_mode", "foreign_keys", "synchronous", "busy_timeout")
+            }
+    finally:
+        engine.dispose()
+    assert pragma == {"journal_mode": "wal", "foreign_keys": 1, "synchronous": 1, "busy_timeout": BUSY_TIMEOUT_MS}
+
+
+def test_in_memory_database_is_shared_by_the_store() -> None:
+    store = Store.open("sqlite://")
+    try:
+        with store.unit_of_work() as uow:
+            uow.persons.create()
+            uow.commit()
+        with store.unit_of_work(readonly=True) as uow:
+            assert uow.persons.get("E000000001") is not None
+    finally:
+        store.dispose()
+
+
+def test_urls() -> None:
+    assert normalise_url("postgresql://u@h:5432/db").drivername == "postgresql+psycopg"
+    assert normalise_url("postgresql+psycopg://u@h/db").drivername == "postgresql+psycopg"
+    assert normalise_url("sqlite:///mpi.db").drivername == "sqlite"
+    with pytest.raises(ConfigError, match="must be sqlite:// or postgresql://"):
+        create_engine("mysql://u@h/db")
+    with pytest.raises(ConfigError, match="must be a database URL"):
+        create_engine("not a url")
+
+
+def test_unreachable_database_is_a_store_error(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="could not be migrated"):
+        migrate(f"sqlite:///{tmp_path / 'missing-dir' / 'x.db'}")
