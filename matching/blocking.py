@@ -138,6 +138,12 @@ def _rule_pairs(
         in_big = big[member_group]
         wl, wr = _window_pairs(order[in_big], member_group[in_big], sort_key[order[in_big]], window)
         left, right = np.concatenate([left, wl]), np.concatenate([right, wr])
+    if rule.cross:
+        # The symmetric key also pairs records with the same, unswapped names;
+        # those are another rule's business. Keep the truly swapped pairs.
+        first, second = (frame.codes[c] for c in rule.columns)
+        crossed = (first[left] == second[right]) & (second[left] == first[right])
+        left, right = left[crossed], right[crossed]
     return left, right
 
 

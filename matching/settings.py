@@ -179,8 +179,6 @@ DEFAULT_SETTINGS: dict[str, Any] = {
         {"name": "given_postcode", "columns": ["given_sdx", "postcode"]},
         {"name": "street_postcode", "columns": ["street", "postcode"]},
         {"name": "dob_city", "columns": ["dob", "city"]},
-        {"name": "family_city", "columns": ["family_sdx", "city"]},
-        {"name": "given_city", "columns": ["given_sdx", "city"]},
         {"name": "given_year", "columns": ["given_sdx", "dob_y"]},
         {"name": "national_id", "columns": ["nid"]},
         {"name": "phone", "columns": ["phone_tail"]},

@@ -1,0 +1,1 @@
+"""Batch de-duplication and linkage of CSV exports (``mpi dedup``, ``mpi link``)."""

@@ -1,0 +1,150 @@
+"""The ``mpi`` command line: serve the index, load exports, de-duplicate and link CSV files."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from matching.errors import MatchingError, ModelFileError
+from mpi.batch.csvio import CsvDataError, CsvUsageError, InvalidValues, parse_mapping
+from mpi.batch.run import BatchOptions, run_dedup, run_link
+from mpi.errors import MpiError
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="mpi",
+    help="Master Patient Index: IHE PIX/PDQ over HL7 v2 MLLP and FHIR, batch de-duplication.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+_err = Console(stderr=True, highlight=False)
+
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", help="TOML configuration file (see README).")
+]
+MapOption = Annotated[
+    list[str] | None,
+    typer.Option("--map", help="Rename a source column: SRC=FIELD (repeatable), e.g. surname=family_name."),
+]
+ReportOption = Annotated[
+    Path | None, typer.Option("--report", help="Write a self-contained HTML report here.")
+]
+InvalidOption = Annotated[
+    InvalidValues,
+    typer.Option(
+        "--invalid",
+        help="A value that breaks its field's rule (birth date 19561345): error (stop and list "
+        "the lines), blank (treat as missing) or keep (keep an 8-digit date as written).",
+    ),
+]
+ModelOption = Annotated[
+    Path | None, typer.Option("--model", help="Score with this saved model instead of training one.")
+]
+SaveModelOption = Annotated[
+    Path | None, typer.Option("--save-model", help="Save the trained model (JSON) here.")
+]
+
+
+class _Progress:
+    """Stage lines on stderr with the time since start."""
+
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+
+    def __call__(self, text: str) -> None:
+        _err.print(f"[dim][{time.perf_counter() - self.started:7.1f}s][/dim] {text}")
+
+
+def _thresholds(config: Path | None) -> tuple[float, float]:
+    from mpi.settings import load_settings
+
+    settings = load_settings(config)
+    return settings.matching.link_threshold, settings.matching.review_threshold
+
+
+def _fail(error: Exception, code: int) -> typer.Exit:
+    _err.print(f"[bold red]mpi:[/bold red] {error}", markup=True, soft_wrap=True)
+    return typer.Exit(code)
+
+
+def _options(config: Path | None, mapping: list[str] | None, invalid: InvalidValues, report: Path | None,
+             model: Path | None, save_model: Path | None) -> BatchOptions:
+    link_threshold, review_threshold = _thresholds(config)
+    return BatchOptions(
+        link_threshold=link_threshold,
+        review_threshold=review_threshold,
+        mapping=parse_mapping(mapping or []),
+        invalid=invalid,
+        report=report,
+        model_in=model,
+        model_out=save_model,
+    )
+
+
+@app.command()
+def dedup(
+    source: Annotated[Path, typer.Argument(help="The CSV export to de-duplicate.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the result CSV.")],
+    config: ConfigOption = None,
+    mapping: MapOption = None,
+    report: ReportOption = None,
+    invalid: InvalidOption = InvalidValues.ERROR,
+    model: ModelOption = None,
+    save_model: SaveModelOption = None,
+) -> None:
+    """Find the rows that are the same person: every row is written once with a cluster_id."""
+    try:
+        options = _options(config, mapping, invalid, report, model, save_model)
+        summary = run_dedup(source, output, options, _Progress())
+    except (CsvUsageError, ModelFileError) as e:
+        raise _fail(e, 2) from None
+    except (CsvDataError, MatchingError, MpiError) as e:
+        raise _fail(e, 1) from None
+    _err.print(
+        f"{summary.records:,} records → {summary.persons:,} persons; "
+        f"{summary.linked_pairs:,} pairs linked, {summary.review_pairs:,} in the review band "
+        f"({summary.candidate_pairs:,} candidate pairs, {summary.seconds:.1f} s)"
+    )
+
+
+@app.command(name="link")
+def link_command(
+    left: Annotated[Path, typer.Argument(help="The first CSV export.")],
+    right: Annotated[Path, typer.Argument(help="The second CSV export.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the linked pairs.")],
+    config: ConfigOption = None,
+    mapping: MapOption = None,
+    report: ReportOption = None,
+    invalid: InvalidOption = InvalidValues.ERROR,
+    model: ModelOption = None,
+    save_model: SaveModelOption = None,
+) -> None:
+    """Link two exports: write left_id,right_id,match_probability for each linked pair."""
+    try:
+        options = _options(config, mapping, invalid, report, model, save_model)
+        summary = run_link(left, right, output, options, _Progress())
+    except (CsvUsageError, ModelFileError) as e:
+        raise _fail(e, 2) from None
+    except (CsvDataError, MatchingError, MpiError) as e:
+        raise _fail(e, 1) from None
+    _err.print(
+        f"{summary.left_records:,} × {summary.right_records:,} records: {summary.linked_pairs:,} pairs linked "
+        f"({summary.candidate_pairs:,} candidate pairs, {summary.seconds:.1f} s)"
+    )
+
+
+def main() -> None:
+    """Console entry point."""
+    app(prog_name="mpi")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
