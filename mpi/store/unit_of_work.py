@@ -42,6 +42,7 @@ from mpi.store.blocking import BlockingKeyRepository
 from mpi.store.bulk import BulkLoader
 from mpi.store.db import create_engine, migrate, session_factory
 from mpi.store.domains import DomainRepository
+from mpi.store.locks import LockRepository
 from mpi.store.merges import MergeRepository
 from mpi.store.messages import MessageLogRepository
 from mpi.store.outbox import OutboxRepository
@@ -68,7 +69,7 @@ class UnitOfWork:
     Attributes:
         session: the SQLAlchemy session (for what no repository covers yet).
         domains, records, persons, links, blocking, reviews, audit, messages,
-        outbox, merges, relations, bulk: the repositories.
+        outbox, merges, relations, bulk, locks: the repositories.
     """
 
     def __init__(self, session: Session, clock: Clock = utc_now) -> None:
@@ -86,6 +87,7 @@ class UnitOfWork:
         self.merges = MergeRepository(ctx)
         self.relations = RelationshipRepository(ctx)
         self.bulk = BulkLoader(ctx)
+        self.locks = LockRepository(ctx)
         self._committed = False
 
     def commit(self) -> None:

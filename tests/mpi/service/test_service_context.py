@@ -1,0 +1,87 @@
+"""open_context (domains synced) and queue_xref_change (ITI-10 per subscriber)."""
+
+from __future__ import annotations
+
+from conftest import make_settings
+
+from hl7.codec import decode
+from matching.record import Record
+from mpi.domain import LinkMethod, NewSourceRecord, SourceRecordRef, SourceSystem
+from mpi.service import ServiceContext, open_context, queue_xref_change
+from mpi.settings import Settings
+from mpi.store import Store
+
+
+def _register(ctx: ServiceContext, ref: SourceRecordRef, eid: str | None = None) -> str:
+    with ctx.store.unit_of_work() as uow:
+        uow.records.add(NewSourceRecord(ref, Record(str(ref), "Anna", None, "Berg")))
+        if eid is None:
+            eid = uow.persons.create().enterprise_id
+        uow.links.link(ref, eid, score=1.0, method=LinkMethod.AUTO)
+        uow.commit()
+    return eid
+
+
+def test_open_context_syncs_configured_and_enterprise_domains(ctx: ServiceContext) -> None:
+    with ctx.store.unit_of_work(readonly=True) as uow:
+        names = [d.namespace for d in uow.domains.all()]
+        assert uow.domains.enterprise().oid == "2.999.1"
+        assert uow.domains.get("NATID") is not None and uow.domains.get("NATID").trusted  # type: ignore[union-attr]
+        assert uow.domains.get("NORTHGEN").sources == (SourceSystem("NG_ADT", "NORTHGEN"),)  # type: ignore[union-attr]
+    assert names == ["MPI", "NATID", "NORTHGEN", "RIVERCL"]
+    assert ctx.matcher.link_threshold == ctx.settings.matching.link_threshold
+
+
+def test_open_context_opens_and_migrates_the_configured_url(tmp_path: object) -> None:
+    settings = make_settings(f"sqlite:///{tmp_path}/fresh.db")
+    ctx = open_context(settings)
+    try:
+        with ctx.store.unit_of_work(readonly=True) as uow:
+            assert uow.domains.get("RIVERCL") is not None
+    finally:
+        ctx.store.dispose()
+
+
+def test_xref_change_goes_to_each_interested_subscriber_with_its_domains_only(
+    ctx: ServiceContext,
+) -> None:
+    eid = _register(ctx, SourceRecordRef("NORTHGEN", "NG-1"))
+    _register(ctx, SourceRecordRef("RIVERCL", "RC-9"), eid)
+    _register(ctx, SourceRecordRef("NATID", "123"), eid)
+    with ctx.store.unit_of_work() as uow:
+        queue_xref_change(uow, ctx.settings, eid)
+        uow.commit()
+    with ctx.store.unit_of_work(readonly=True) as uow:
+        queued = {m.subscriber.application: m for m in uow.outbox.list()}
+    assert set(queued) == {"HIE_PORTAL", "RC_PIX"}
+    portal = decode(queued["HIE_PORTAL"].payload)
+    pid3 = portal.segment("PID").field(3)  # type: ignore[union-attr]
+    assert pid3 == f"{eid}^^^MPI&2.999.1&ISO^PI~NG-1^^^NORTHGEN&2.999.10.1&ISO^PI"
+    assert portal.msh.field(9) == "ADT^A31^ADT_A05"
+    assert portal.msh.get(5) == "HIE_PORTAL" and portal.msh.get(3) == "EMPI"
+    river = decode(queued["RC_PIX"].payload)
+    assert river.segment("PID").field(3) == "RC-9^^^RIVERCL&2.999.10.2&ISO^PI"  # type: ignore[union-attr]
+    assert river.segment("PID").field(5) == "Berg^Anna^^^^^L"  # type: ignore[union-attr]
+
+
+def test_xref_change_skips_subscribers_without_ids_in_their_domains(
+    ctx: ServiceContext, store: Store, settings: Settings
+) -> None:
+    eid = _register(ctx, SourceRecordRef("NATID", "555"))
+    with store.unit_of_work() as uow:
+        queue_xref_change(uow, settings, eid)
+        uow.commit()
+    with store.unit_of_work(readonly=True) as uow:
+        queued = uow.outbox.list()
+    # HIE_PORTAL lists the enterprise namespace, so it always hears of the person.
+    assert [m.subscriber.application for m in queued] == ["HIE_PORTAL"]
+    pid3 = decode(queued[0].payload).segment("PID").field(3)  # type: ignore[union-attr]
+    assert pid3 == f"{eid}^^^MPI&2.999.1&ISO^PI"
+
+
+def test_xref_change_is_rolled_back_with_its_transaction(ctx: ServiceContext) -> None:
+    eid = _register(ctx, SourceRecordRef("NORTHGEN", "NG-2"))
+    with ctx.store.unit_of_work() as uow:
+        queue_xref_change(uow, ctx.settings, eid)
+    with ctx.store.unit_of_work(readonly=True) as uow:
+        assert uow.outbox.list() == []
