@@ -209,6 +209,9 @@ def mpi_command(ds: Dataset, output: Path, args: argparse.Namespace) -> list[str
     cmd = [exe, ds.kind, *map(str, ds.inputs), "-o", str(output)]
     for m in ds.mapping:
         cmd += ["--map", m]
+    # FEBRL's corrupted dates (month 45, day 92) are data, not mistakes in the file:
+    # keep them for the partial date levels instead of refusing the file (the default).
+    cmd += ["--invalid", "keep"]
     if args.threshold is not None:
         config = output.with_suffix(".toml")
         config.write_text(f"[matching]\nlink_threshold = {args.threshold}\n")

@@ -94,6 +94,9 @@ def expectation_maximisation(
     u_cur = [np.array(x, dtype=np.float64) for x in u]
     share = float(match_share)
     weights = counts.astype(np.float64)
+    if weights.sum() <= 0:
+        # No pairs to learn from (tiny or all-distinct input): keep the starting values.
+        return EmResult(tuple(m_cur), tuple(u_cur), share, 0, False)
     converged = False
     iterations = 0
     for iterations in range(1, max_iterations + 1):  # noqa: B007 (reported below)

@@ -9,11 +9,12 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from matching.errors import MatchingError, ModelFileError
 from mpi.batch.csvio import CsvDataError, CsvUsageError, InvalidValues, parse_mapping
 from mpi.batch.run import BatchOptions, run_dedup, run_link
-from mpi.errors import MpiError
+from mpi.errors import ConfigError, MpiError
 
 __all__ = ["app", "main"]
 
@@ -71,8 +72,19 @@ def _thresholds(config: Path | None) -> tuple[float, float]:
 
 
 def _fail(error: Exception, code: int) -> typer.Exit:
-    _err.print(f"[bold red]mpi:[/bold red] {error}", markup=True, soft_wrap=True)
+    _err.print(f"[bold red]mpi:[/bold red] {escape(str(error))}", markup=True, soft_wrap=True)
     return typer.Exit(code)
+
+
+def _check_paths(inputs: list[Path], outputs: list[Path | None]) -> None:
+    """Usage errors found before any work: a missing input, an output nowhere to go."""
+    for path in inputs:
+        if not path.is_file():
+            what = "is a directory, not a file" if path.is_dir() else "no such file"
+            raise CsvUsageError(f"{path}: {what}")
+    for out in outputs:
+        if out is not None and not out.parent.resolve().is_dir():
+            raise CsvUsageError(f"{out}: cannot write there (no directory {out.parent})")
 
 
 def _options(config: Path | None, mapping: list[str] | None, invalid: InvalidValues, report: Path | None,
@@ -102,9 +114,10 @@ def dedup(
 ) -> None:
     """Find the rows that are the same person: every row is written once with a cluster_id."""
     try:
+        _check_paths([source], [output, report, save_model])
         options = _options(config, mapping, invalid, report, model, save_model)
         summary = run_dedup(source, output, options, _Progress())
-    except (CsvUsageError, ModelFileError) as e:
+    except (CsvUsageError, ModelFileError, ConfigError) as e:
         raise _fail(e, 2) from None
     except (CsvDataError, MatchingError, MpiError) as e:
         raise _fail(e, 1) from None
@@ -129,9 +142,10 @@ def link_command(
 ) -> None:
     """Link two exports: write left_id,right_id,match_probability for each linked pair."""
     try:
+        _check_paths([left, right], [output, report, save_model])
         options = _options(config, mapping, invalid, report, model, save_model)
         summary = run_link(left, right, output, options, _Progress())
-    except (CsvUsageError, ModelFileError) as e:
+    except (CsvUsageError, ModelFileError, ConfigError) as e:
         raise _fail(e, 2) from None
     except (CsvDataError, MatchingError, MpiError) as e:
         raise _fail(e, 1) from None
