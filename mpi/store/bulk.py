@@ -48,7 +48,7 @@ from mpi.store.models import (
     SourceRecordRow,
     UtcDateTime,
 )
-from mpi.store.records import DEMOGRAPHIC_COLUMNS, record_columns
+from mpi.store.records import DEMOGRAPHIC_COLUMNS, SEARCH_KEY_COLUMNS, record_columns
 
 __all__ = ["BulkLink", "BulkLoader", "StoredDemographics"]
 
@@ -116,7 +116,7 @@ class BulkLoader:
         now = self._ctx.clock()
         pks = self._allocate_ids(SourceRecordRow, len(records))
         columns = ["id", "domain_id", "source_id", "status", "pid", "created_at", "updated_at"]
-        columns += [*DEMOGRAPHIC_COLUMNS, "family_key", "given_key"]
+        columns += [*DEMOGRAPHIC_COLUMNS, *SEARCH_KEY_COLUMNS]
         active = RecordStatus.ACTIVE.value
 
         def rows() -> Iterator[tuple[Any, ...]]:

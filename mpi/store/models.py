@@ -139,14 +139,27 @@ class PersonRow(Base):
 class SourceRecordRow(Base):
     """One source system's record of a patient: the full PID plus the matcher's fields.
 
-    ``family_key`` / ``given_key`` are the names case- and accent-folded, for
-    demographic search.
+    ``family_key`` / ``given_key`` are the names normalised as the matcher does
+    (:func:`matching.normalise.normalise_name`: ``Müller`` → ``mueller``), for
+    demographic search (PDQ).
     """
 
     __tablename__ = "source_record"
     __table_args__ = (
         UniqueConstraint("domain_id", "source_id"),
-        Index("ix_source_record_family_key", "family_key", "given_key"),
+        # varchar_pattern_ops: PostgreSQL serves prefix searches (``MOO*``) from the index
+        # whatever the database's collation; equality uses it too.
+        Index(
+            "ix_source_record_family_key",
+            "family_key",
+            "given_key",
+            postgresql_ops={"family_key": "varchar_pattern_ops", "given_key": "varchar_pattern_ops"},
+        ),
+        Index(
+            "ix_source_record_given_key",
+            "given_key",
+            postgresql_ops={"given_key": "varchar_pattern_ops"},
+        ),
         Index("ix_source_record_birth_date", "birth_date"),
     )
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
+from matching.normalise import normalise_name
 from matching.record import FIELDS, Record
 from mpi.domain import NewSourceRecord, RecordQuery, RecordStatus, SourceRecord, SourceRecordRef
 from mpi.errors import DuplicateRecord, NotFound
@@ -21,7 +21,13 @@ from mpi.store.models import (
     SourceRecordRow,
 )
 
-__all__ = ["DEMOGRAPHIC_COLUMNS", "RecordRepository", "fold_name", "record_columns"]
+__all__ = [
+    "DEMOGRAPHIC_COLUMNS",
+    "SEARCH_KEY_COLUMNS",
+    "RecordRepository",
+    "fold_name",
+    "record_columns",
+]
 
 DEMOGRAPHIC_COLUMNS: tuple[str, ...] = tuple(f for f in FIELDS if f != "record_id")
 """The matcher's fields, stored as columns of the same names."""
@@ -29,13 +35,18 @@ DEMOGRAPHIC_COLUMNS: tuple[str, ...] = tuple(f for f in FIELDS if f != "record_i
 _SELECT_COLUMNS = (SourceRecordRow, IdentityDomainRow.namespace, LinkRow.person_id)
 
 
+SEARCH_KEY_COLUMNS: tuple[str, ...] = ("family_key", "given_key")
+"""Derived columns stored beside the demographics for indexed demographic search."""
+
+
 def fold_name(name: str | None) -> str | None:
-    """A name as searched: case-folded, accents removed (``Müller`` → ``muller``)."""
-    if name is None:
-        return None
-    text = unicodedata.normalize("NFKD", name.strip())
-    text = "".join(c for c in text if not unicodedata.combining(c))
-    return text.casefold() or None
+    """A name as searched: normalised as the matcher does (``Müller``, ``MUELLER`` → ``mueller``).
+
+    The same fold as :func:`matching.normalise.normalise_name`, so a PDQ search and
+    the matcher agree on which spellings are one name (case, accents, umlauts
+    written ``ae/oe/ue``, ``ß`` as ``ss``, punctuation).
+    """
+    return normalise_name(name)
 
 
 def record_columns(record: Record) -> dict[str, Any]:
