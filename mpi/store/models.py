@@ -153,7 +153,10 @@ class SourceRecordRow(Base):
             "ix_source_record_family_key",
             "family_key",
             "given_key",
-            postgresql_ops={"family_key": "varchar_pattern_ops", "given_key": "varchar_pattern_ops"},
+            postgresql_ops={
+                "family_key": "varchar_pattern_ops",
+                "given_key": "varchar_pattern_ops",
+            },
         ),
         Index(
             "ix_source_record_given_key",
