@@ -8,7 +8,10 @@ segment or a CLI line can be built without guessing::
     MpiError
     ├── ConfigError          settings file or overrides invalid (lists every problem)
     ├── NotFound             an entity that should exist does not        (HTTP 404, HL7 204)
+    │   ├── UnknownIdentifier   a queried id is not (or no longer) registered (PIX case 3)
     │   └── UnknownDomain    an identity domain that is not configured   (HL7 204)
+    │       ├── UnknownSourceDomain      the queried id's domain (PIX case 4)
+    │       └── UnknownRequestedDomains  requested result domains, each listed (PIX case 5)
     ├── Conflict             the change clashes with the stored state    (HTTP 409)
     │   ├── DuplicateRecord  (domain, id) already registered: retry as an update
     │   └── InvalidState     e.g. merging a person that is already merged
@@ -30,6 +33,9 @@ __all__ = [
     "NotFound",
     "StoreError",
     "UnknownDomain",
+    "UnknownIdentifier",
+    "UnknownRequestedDomains",
+    "UnknownSourceDomain",
 ]
 
 
@@ -85,6 +91,49 @@ class UnknownDomain(NotFound):
         self, value: object, field: str = "domain", rule: str = "is not a known identity domain"
     ) -> None:
         super().__init__(field, value, rule)
+
+
+class UnknownSourceDomain(UnknownDomain):
+    """The domain of a queried identifier is unknown (HL7: 204 at its CX.4, ``QPD^1^3^1^4``)."""
+
+    def __init__(self, value: object, rule: str = "is not a known identity domain") -> None:
+        super().__init__(value, "source identifier domain", rule)
+
+
+class UnknownRequestedDomains(UnknownDomain):
+    """Requested result domains that are unknown, each with its position in the request.
+
+    Attributes:
+        positions: 0-based positions in the caller's list of requested domains
+            (HL7: one ERR-2 ``QPD^1^4^<position + 1>`` each, ``QPD^1^8^...`` for PDQ).
+        values: the unknown domains as given (``namespace&oid``), in the same order.
+    """
+
+    def __init__(self, unknown: Iterable[tuple[int, str]]) -> None:
+        pairs = list(unknown)
+        self.positions = tuple(p for p, _ in pairs)
+        self.values = tuple(v for _, v in pairs)
+        shown = ", ".join(f"#{p + 1} {v!r}" for p, v in pairs)
+        super().__init__(shown, "requested domains", "are not known identity domains")
+
+
+class UnknownIdentifier(NotFound):
+    """A queried identifier is not registered in its (known) domain (HL7: 204 at ``QPD^1^3^1^1``).
+
+    An id subsumed by an A40 merge counts as unknown: ``subsumed_by`` then names
+    the surviving record (``NS|id``).
+    """
+
+    def __init__(self, domain: str, identifier: str, *, subsumed_by: str | None = None) -> None:
+        self.domain = domain
+        self.identifier = identifier
+        self.subsumed_by = subsumed_by
+        rule = (
+            f"was merged into {subsumed_by} (A40) and is no longer known"
+            if subsumed_by
+            else "is not registered in this domain"
+        )
+        super().__init__("identifier", f"{domain}|{identifier}", rule)
 
 
 class Conflict(_FieldError):
