@@ -33,7 +33,9 @@ ConfigOption = Annotated[
 ]
 MapOption = Annotated[
     list[str] | None,
-    typer.Option("--map", help="Rename a source column: SRC=FIELD (repeatable), e.g. surname=family_name."),
+    typer.Option(
+        "--map", help="Rename a source column: SRC=FIELD (repeatable), e.g. surname=family_name."
+    ),
 ]
 ReportOption = Annotated[
     Path | None, typer.Option("--report", help="Write a self-contained HTML report here.")
@@ -47,7 +49,8 @@ InvalidOption = Annotated[
     ),
 ]
 ModelOption = Annotated[
-    Path | None, typer.Option("--model", help="Score with this saved model instead of training one.")
+    Path | None,
+    typer.Option("--model", help="Score with this saved model instead of training one."),
 ]
 SaveModelOption = Annotated[
     Path | None, typer.Option("--save-model", help="Save the trained model (JSON) here.")
@@ -61,7 +64,8 @@ class _Progress:
         self.started = time.perf_counter()
 
     def __call__(self, text: str) -> None:
-        _err.print(f"[dim][{time.perf_counter() - self.started:7.1f}s][/dim] {text}")
+        elapsed = time.perf_counter() - self.started
+        _err.print(f"[dim][{elapsed:7.1f}s][/dim] {escape(text)}", soft_wrap=True)
 
 
 def _thresholds(config: Path | None) -> tuple[float, float]:
@@ -87,8 +91,14 @@ def _check_paths(inputs: list[Path], outputs: list[Path | None]) -> None:
             raise CsvUsageError(f"{out}: cannot write there (no directory {out.parent})")
 
 
-def _options(config: Path | None, mapping: list[str] | None, invalid: InvalidValues, report: Path | None,
-             model: Path | None, save_model: Path | None) -> BatchOptions:
+def _options(
+    config: Path | None,
+    mapping: list[str] | None,
+    invalid: InvalidValues,
+    report: Path | None,
+    model: Path | None,
+    save_model: Path | None,
+) -> BatchOptions:
     link_threshold, review_threshold = _thresholds(config)
     return BatchOptions(
         link_threshold=link_threshold,
@@ -132,7 +142,9 @@ def dedup(
 def link_command(
     left: Annotated[Path, typer.Argument(help="The first CSV export.")],
     right: Annotated[Path, typer.Argument(help="The second CSV export.")],
-    output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the linked pairs.")],
+    output: Annotated[
+        Path, typer.Option("-o", "--output", help="Where to write the linked pairs.")
+    ],
     config: ConfigOption = None,
     mapping: MapOption = None,
     report: ReportOption = None,
@@ -150,7 +162,8 @@ def link_command(
     except (CsvDataError, MatchingError, MpiError) as e:
         raise _fail(e, 1) from None
     _err.print(
-        f"{summary.left_records:,} × {summary.right_records:,} records: {summary.linked_pairs:,} pairs linked "
+        f"{summary.left_records:,} × {summary.right_records:,} records: "
+        f"{summary.linked_pairs:,} pairs linked "
         f"({summary.candidate_pairs:,} candidate pairs, {summary.seconds:.1f} s)"
     )
 

@@ -33,8 +33,18 @@ __all__ = [
 
 CANONICAL: tuple[str, ...] = FIELDS
 _SEX = {
-    "M": "M", "MALE": "M", "F": "F", "FEMALE": "F", "W": "F", "O": "O", "OTHER": "O",
-    "D": "O", "X": "O", "U": "U", "UNKNOWN": "U", "": "",
+    "M": "M",
+    "MALE": "M",
+    "F": "F",
+    "FEMALE": "F",
+    "W": "F",
+    "O": "O",
+    "OTHER": "O",
+    "D": "O",
+    "X": "O",
+    "U": "U",
+    "UNKNOWN": "U",
+    "": "",
 }
 _MAX_LISTED = 20
 
@@ -170,7 +180,9 @@ def _listing(path: Path, what: str, items: list[str]) -> str:
 def _canonical_names(path: Path, header: list[str], mapping: Mapping[str, str]) -> dict[str, str]:
     missing = [src for src in mapping if src not in header]
     if missing:
-        raise CsvUsageError(f"--map: column {missing[0]!r} is not in {path} (columns: {', '.join(header)})")
+        raise CsvUsageError(
+            f"--map: column {missing[0]!r} is not in {path} (columns: {', '.join(header)})"
+        )
     names: dict[str, str] = {}
     for column in header:
         target = mapping.get(column, column if column in CANONICAL else None)
@@ -182,7 +194,9 @@ def _canonical_names(path: Path, header: list[str], mapping: Mapping[str, str]) 
     return names
 
 
-def _clean_dates(values: pd.Series, lines: list[int], policy: InvalidValues) -> tuple[pd.Series, list[str]]:
+def _clean_dates(
+    values: pd.Series, lines: list[int], policy: InvalidValues
+) -> tuple[pd.Series, list[str]]:
     parsed: dict[str, str | None] = {}
     problems: dict[str, str] = {}
     for value in values.unique():
@@ -267,7 +281,9 @@ def _check_ids(path: Path, ids: pd.Series, lines: list[int]) -> None:
     dupes = []
     for k, value in enumerate(ids.tolist()):
         if value in first_seen:
-            dupes.append(f"line {lines[k]}: record_id {value!r} already on line {first_seen[value]}")
+            dupes.append(
+                f"line {lines[k]}: record_id {value!r} already on line {first_seen[value]}"
+            )
         else:
             first_seen[value] = lines[k]
     if dupes:

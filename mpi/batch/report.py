@@ -51,7 +51,9 @@ class ReportInput:
     seconds: float
 
 
-def _histogram_svg(weights: npt.NDArray[np.float64], thresholds: Sequence[tuple[str, float]]) -> str:
+def _histogram_svg(
+    weights: npt.NDArray[np.float64], thresholds: Sequence[tuple[str, float]]
+) -> str:
     if not len(weights):
         return "<p class=muted>No candidate pairs.</p>"
     lo, hi = math.floor(float(weights.min())), math.ceil(float(weights.max()))
@@ -62,7 +64,9 @@ def _histogram_svg(weights: npt.NDArray[np.float64], thresholds: Sequence[tuple[
     width, height, pad = 900, 260, 40
     peak = max(int(counts.max()), 1)
     bw = (width - 2 * pad) / len(counts)
-    parts = [f'<svg width="{width}" height="{height + 40}" role="img" aria-label="match weight histogram">']
+    parts = [
+        f'<svg width="{width}" height="{height + 40}" role="img" aria-label="match weight histogram">'
+    ]
     for k, c in enumerate(counts):
         h = (height - pad) * math.log1p(c) / math.log1p(peak)
         x = pad + k * bw
@@ -73,11 +77,17 @@ def _histogram_svg(weights: npt.NDArray[np.float64], thresholds: Sequence[tuple[
     for label, prob in thresholds:
         w = weight_of(prob)
         x = pad + (w - lo) / (hi - lo) * (width - 2 * pad)
-        parts.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="10" y2="{height}" stroke="#a22" stroke-dasharray="4"/>')
-        parts.append(f'<text x="{x + 4:.1f}" y="22" fill="#a22" font-size="12">{html.escape(label)} {prob:g}</text>')
+        parts.append(
+            f'<line x1="{x:.1f}" x2="{x:.1f}" y1="10" y2="{height}" stroke="#a22" stroke-dasharray="4"/>'
+        )
+        parts.append(
+            f'<text x="{x + 4:.1f}" y="22" fill="#a22" font-size="12">{html.escape(label)} {prob:g}</text>'
+        )
     for tick in np.linspace(lo, hi, 9):
         x = pad + (tick - lo) / (hi - lo) * (width - 2 * pad)
-        parts.append(f'<text x="{x:.1f}" y="{height + 16}" font-size="11" text-anchor="middle">{tick:.0f}</text>')
+        parts.append(
+            f'<text x="{x:.1f}" y="{height + 16}" font-size="11" text-anchor="middle">{tick:.0f}</text>'
+        )
     parts.append(
         f'<text x="{width / 2}" y="{height + 34}" font-size="12" text-anchor="middle">'
         "match weight (log2 odds); bar height on a log scale</text></svg>"
@@ -96,12 +106,18 @@ def _cluster_svg(cluster: npt.NDArray[np.int64]) -> str:
                 f"<tr><td class=num>{size}</td><td class=num>{count:,}</td>"
                 f'<td><span class=bar style="width:{bar:.0f}px"></span></td></tr>'
             )
-    return "<table><tr><th>records per person</th><th>persons</th><th></th></tr>" + "".join(rows) + "</table>"
+    return (
+        "<table><tr><th>records per person</th><th>persons</th><th></th></tr>"
+        + "".join(rows)
+        + "</table>"
+    )
 
 
 def _parameters(model: Model) -> str:
     weights = model.weights()
-    out = ["<table><tr><th>field</th><th>level</th><th>m</th><th>u</th><th>weight (bits)</th><th></th></tr>"]
+    out = [
+        "<table><tr><th>field</th><th>level</th><th>m</th><th>u</th><th>weight (bits)</th><th></th></tr>"
+    ]
     for k, spec in enumerate(model.settings.comparisons):
         for level in range(1, spec.size):
             if level in spec.neutral_levels():
@@ -115,7 +131,9 @@ def _parameters(model: Model) -> str:
                 f'<td><span class=bar style="width:{m * 150:.0f}px"></span>'
                 f'<span class=ubar style="width:{u * 150:.0f}px"></span></td></tr>'
             )
-    out.append("</table><p class=muted>Green bar m (agreement among matches), orange bar u (among non-matches).</p>")
+    out.append(
+        "</table><p class=muted>Green bar m (agreement among matches), orange bar u (among non-matches).</p>"
+    )
     return "".join(out)
 
 
@@ -140,9 +158,7 @@ def _uncertain(inp: ReportInput, count: int = 10) -> str:
     tf_columns = [spec.tf_column for spec in inp.model.settings.comparisons]
     for k in order:
         a, b = int(pairs.left[k]), int(pairs.right[k])
-        tf_values = [
-            None if c is None else _value(inp.frame, c, a) for c in tf_columns
-        ]
+        tf_values = [None if c is None else _value(inp.frame, c, a) for c in tf_columns]
         fields = explain_vector(inp.model, pairs.gamma[k].tolist(), tf_values)
         guard = " · guarded: never auto-linked" if pairs.guarded[k] else ""
         shown = ", ".join(
@@ -166,7 +182,12 @@ def render_report(inp: ReportInput) -> str:
     """The report as one HTML document."""
     pairs = inp.pairs
     linked = int(((pairs.probability >= inp.link_threshold) & ~pairs.guarded).sum())
-    review = int(((pairs.probability >= inp.review_threshold) & ~((pairs.probability >= inp.link_threshold) & ~pairs.guarded)).sum())
+    review = int(
+        (
+            (pairs.probability >= inp.review_threshold)
+            & ~((pairs.probability >= inp.link_threshold) & ~pairs.guarded)
+        ).sum()
+    )
     summary = [
         ("source", inp.source),
         ("records", f"{len(inp.frame):,}"),
@@ -179,7 +200,9 @@ def render_report(inp: ReportInput) -> str:
     ]
     if inp.cluster is not None:
         summary.insert(4, ("persons (clusters)", f"{int(inp.cluster.max(initial=-1)) + 1:,}"))
-    rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in summary)
+    rows = "".join(
+        f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in summary
+    )
     thresholds = [("review", inp.review_threshold), ("link", inp.link_threshold)]
     clusters = (
         f"<h2>Cluster sizes</h2>{_cluster_svg(inp.cluster)}" if inp.cluster is not None else ""

@@ -93,7 +93,9 @@ def run_dedup(source: Path, output: Path, options: BatchOptions, say: Say) -> De
         out.insert(0, "record_id", table.canonical["record_id"].to_numpy())
     out["cluster_id"] = result.cluster + 1
     best = result.best_probability
-    out["match_probability"] = np.where(np.isnan(best), "", np.char.mod("%.6f", np.nan_to_num(best)))
+    out["match_probability"] = np.where(
+        np.isnan(best), "", np.char.mod("%.6f", np.nan_to_num(best))
+    )
     _write_csv(out, output)
     if options.model_out:
         result.model.save(options.model_out)
@@ -102,7 +104,17 @@ def run_dedup(source: Path, output: Path, options: BatchOptions, say: Say) -> De
     review = (pairs.probability >= options.review_threshold) & ~linked
     seconds = time.perf_counter() - started
     if options.report:
-        _report(options, "De-duplication report", str(source), result.frame, pairs, result.model, result.cluster, seconds, say)
+        _report(
+            options,
+            "De-duplication report",
+            str(source),
+            result.frame,
+            pairs,
+            result.model,
+            result.cluster,
+            seconds,
+            say,
+        )
     return DedupSummary(
         records=len(out),
         persons=int(result.cluster.max(initial=-1)) + 1,
@@ -143,15 +155,37 @@ def run_link(left: Path, right: Path, output: Path, options: BatchOptions, say: 
         result.model.save(options.model_out)
     seconds = time.perf_counter() - started
     if options.report:
-        _report(options, "Linkage report", f"{left} ⇄ {right}", result.frame, pairs, result.model, None, seconds, say)
+        _report(
+            options,
+            "Linkage report",
+            f"{left} ⇄ {right}",
+            result.frame,
+            pairs,
+            result.model,
+            None,
+            seconds,
+            say,
+        )
     return LinkSummary(len(a.canonical), len(b.canonical), len(pairs), int(keep.sum()), seconds)
 
 
-def _report(options: BatchOptions, title: str, source: str, frame, pairs, model, cluster, seconds, say: Say) -> None:  # type: ignore[no-untyped-def]
+def _report(
+    options: BatchOptions, title: str, source: str, frame, pairs, model, cluster, seconds, say: Say
+) -> None:  # type: ignore[no-untyped-def]
     assert options.report is not None
     say(f"writing report {options.report}")
     text = render_report(
-        ReportInput(title, source, frame, pairs, model, options.link_threshold, options.review_threshold, cluster, seconds)
+        ReportInput(
+            title,
+            source,
+            frame,
+            pairs,
+            model,
+            options.link_threshold,
+            options.review_threshold,
+            cluster,
+            seconds,
+        )
     )
     try:
         options.report.write_text(text, "utf-8")
