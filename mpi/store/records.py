@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, delete, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
 
 from matching.normalise import normalise_name
 from matching.record import FIELDS, Record
@@ -24,6 +26,7 @@ from mpi.store.models import (
 __all__ = [
     "DEMOGRAPHIC_COLUMNS",
     "SEARCH_KEY_COLUMNS",
+    "CrossReferences",
     "RecordRepository",
     "fold_name",
     "record_columns",
@@ -55,6 +58,26 @@ def record_columns(record: Record) -> dict[str, Any]:
     values["family_key"] = fold_name(record.family_name)
     values["given_key"] = fold_name(record.given_name)
     return values
+
+
+@dataclass(frozen=True, slots=True)
+class CrossReferences:
+    """What a PIX query needs about one identifier, read in one statement.
+
+    Attributes:
+        ref: the record looked up.
+        status: active or subsumed.
+        subsumed_by: the surviving record of an A40 merge (``status`` subsumed).
+        enterprise_id: the person it is linked to (``None``: unlinked or subsumed).
+        refs: the active records linked to that person, by domain and id (``ref``
+            itself included when active).
+    """
+
+    ref: SourceRecordRef
+    status: RecordStatus
+    subsumed_by: SourceRecordRef | None
+    enterprise_id: str | None
+    refs: tuple[SourceRecordRef, ...]
 
 
 class RecordRepository:
@@ -174,6 +197,68 @@ class RecordRepository:
         )
         return self._load(query.order_by(SourceRecordRow.id))
 
+    def cross_references(self, ref: SourceRecordRef) -> CrossReferences | None:
+        """The record's status and its person's active records, in one indexed statement (PIX).
+
+        Returns:
+            ``None`` when no record has this domain and id (an unregistered domain
+            included: the caller checks domains against its registry).
+        """
+        own, link, other_link = aliased(SourceRecordRow), aliased(LinkRow), aliased(LinkRow)
+        other, own_domain, other_domain = (
+            aliased(SourceRecordRow),
+            aliased(IdentityDomainRow),
+            aliased(IdentityDomainRow),
+        )
+        active = RecordStatus.ACTIVE.value
+        query = (
+            select(
+                own.status,
+                own.subsumed_by_id,
+                link.person_id,
+                other_domain.namespace,
+                other.source_id,
+            )
+            .join(own_domain, own_domain.id == own.domain_id)
+            .outerjoin(link, link.record_id == own.id)
+            .outerjoin(other_link, other_link.person_id == link.person_id)
+            .outerjoin(other, and_(other.id == other_link.record_id, other.status == active))
+            .outerjoin(other_domain, other_domain.id == other.domain_id)
+            .where(own_domain.namespace == ref.domain, own.source_id == ref.id)
+        )
+        rows = self._ctx.session.execute(query).all()
+        if not rows:
+            return None
+        status, subsumed_pk, person_pk = rows[0][0], rows[0][1], rows[0][2]
+        refs = sorted({SourceRecordRef(ns, sid) for *_, ns, sid in rows if ns is not None})
+        subsumed_by = self._refs([subsumed_pk]).get(subsumed_pk) if subsumed_pk else None
+        return CrossReferences(
+            ref=ref,
+            status=RecordStatus(status),
+            subsumed_by=subsumed_by,
+            enterprise_id=enterprise_id(person_pk) if person_pk is not None else None,
+            refs=tuple(refs) if person_pk is not None else (),
+        )
+
+    def person_refs(self, enterprise_id_: str) -> list[SourceRecordRef]:
+        """The active records linked to a person, by domain and id (one statement).
+
+        Raises:
+            NotFound: no such person.
+        """
+        person = self._ctx.person_pk(enterprise_id_)
+        rows = self._ctx.session.execute(
+            select(IdentityDomainRow.namespace, SourceRecordRow.source_id)
+            .join(SourceRecordRow, SourceRecordRow.domain_id == IdentityDomainRow.id)
+            .join(LinkRow, LinkRow.record_id == SourceRecordRow.id)
+            .where(
+                LinkRow.person_id == person,
+                SourceRecordRow.status == RecordStatus.ACTIVE.value,
+            )
+            .order_by(IdentityDomainRow.namespace, SourceRecordRow.source_id)
+        )
+        return [SourceRecordRef(ns, sid) for ns, sid in rows]
+
     def subsume(self, prior: SourceRecordRef, survivor: SourceRecordRef) -> SourceRecord:
         """Mark ``prior`` as subsumed by ``survivor`` (ITI-8 A40); drop its link and blocking keys.
 
@@ -205,6 +290,54 @@ class RecordRepository:
         )
         return self._load(select_)
 
+    def search_pks(
+        self, query: RecordQuery, *, within: Iterable[int] | None = None, limit: int = 1000
+    ) -> list[int]:
+        """Keys of the active records meeting every criterion, in key order, at most ``limit``.
+
+        Each criterion is served by an index: names by ``family_key``/``given_key``
+        (exact or prefix), the birth date by range, the identifier by the
+        ``(domain, id)`` unique key and the carried-id index (resolved first, so
+        no OR across tables defeats the planner). ``within`` restricts the result
+        to records already found by another index (a phone's blocking key, a
+        mother's id).
+        """
+        plain = RecordQuery(query.family_name, query.given_name, query.birth_date, query.sex)
+        where = self._criteria(plain)
+        allowed: list[int] | None = None if within is None else list(dict.fromkeys(within))
+        if query.identifier is not None:
+            by_id = self.identifier_pks(query.identifier)
+            allowed = by_id if allowed is None else [pk for pk in allowed if pk in set(by_id)]
+        base = select(SourceRecordRow.id).where(*where)
+        if allowed is None:
+            return list(self._ctx.session.scalars(base.order_by(SourceRecordRow.id).limit(limit)))
+        found: list[int] = []
+        for chunk in _chunks(sorted(allowed), 500):
+            found.extend(self._ctx.session.scalars(base.where(SourceRecordRow.id.in_(chunk))))
+        return sorted(found)[:limit]
+
+    def identifier_pks(self, ref: SourceRecordRef) -> list[int]:
+        """Keys of the active records whose own id, or a carried id, is ``ref``."""
+        own = self._ctx.session.scalars(
+            select(SourceRecordRow.id)
+            .join(IdentityDomainRow, IdentityDomainRow.id == SourceRecordRow.domain_id)
+            .where(
+                IdentityDomainRow.namespace == ref.domain,
+                SourceRecordRow.source_id == ref.id,
+                SourceRecordRow.status == RecordStatus.ACTIVE.value,
+            )
+        )
+        carried = self._ctx.session.scalars(
+            select(RecordIdentifier.record_id)
+            .join(SourceRecordRow, SourceRecordRow.id == RecordIdentifier.record_id)
+            .where(
+                RecordIdentifier.namespace == ref.domain,
+                RecordIdentifier.value == ref.id,
+                SourceRecordRow.status == RecordStatus.ACTIVE.value,
+            )
+        )
+        return sorted({*own, *carried})
+
     def count(self, query: RecordQuery) -> int:
         """How many active records :meth:`search` would find in all."""
         counted = (
@@ -226,14 +359,11 @@ class RecordRepository:
             if value:
                 folded = fold_name(value.rstrip("*")) or ""
                 if value.endswith("*"):
-                    where.append(column.startswith(folded, autoescape=True))
+                    where.append(self._prefix(column, folded))
                 else:
                     where.append(column == folded)
         if q.birth_date:
-            if len(q.birth_date) == 8:
-                where.append(SourceRecordRow.birth_date == q.birth_date)
-            else:
-                where.append(SourceRecordRow.birth_date.startswith(q.birth_date, autoescape=True))
+            where.append(_birth_date_criterion(q.birth_date))
         if q.sex:
             where.append(SourceRecordRow.sex == q.sex)
         if q.identifier is not None:
@@ -246,6 +376,19 @@ class RecordRepository:
             )
             where.append(or_(own, SourceRecordRow.id.in_(carried)))
         return where
+
+    def _prefix(self, column: Any, prefix: str) -> ColumnElement[bool]:
+        """``column`` starts with ``prefix``, served by the column's index on both databases.
+
+        Search keys hold only ``[a-z -]`` (see :func:`fold_name`), so neither
+        pattern needs escaping: SQLite's GLOB is case-sensitive and so can use
+        the plain index; PostgreSQL's LIKE uses the ``varchar_pattern_ops`` one.
+        """
+        if not prefix:
+            return column.is_not(None)  # type: ignore[no-any-return]
+        if self._ctx.session.get_bind().dialect.name == "sqlite":
+            return column.op("GLOB")(prefix + "*")  # type: ignore[no-any-return]
+        return column.like(prefix + "%")  # type: ignore[no-any-return]
 
     def _select(self) -> Select[Any, Any, Any]:
         return (
@@ -314,6 +457,17 @@ class RecordRepository:
                 RecordIdentifier(record_id=pk, namespace=ref.domain, value=ref.id)
             )
         self._ctx.session.flush()
+
+
+def _birth_date_criterion(digits: str) -> ColumnElement[bool]:
+    """Equal at day precision; else the stored date lies within the year or month given.
+
+    A range rather than LIKE, so both databases use the birth-date index.
+    """
+    if len(digits) >= 8 or not digits.isdigit():
+        return SourceRecordRow.birth_date == digits
+    upper = str(int(digits) + 1).zfill(len(digits))
+    return and_(SourceRecordRow.birth_date >= digits, SourceRecordRow.birth_date < upper)
 
 
 def to_source_record(
