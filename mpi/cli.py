@@ -168,6 +168,41 @@ def link_command(
     )
 
 
+# -- mpi serve (helper "network") ----------------------------------------------------------------
+
+
+@app.command()
+def serve(
+    config: ConfigOption = None,
+    db: Annotated[
+        str | None,
+        typer.Option("--db", help="Database URL (default sqlite:///mpi.db; env MPI_DATABASE_URL)."),
+    ] = None,
+    host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
+    mllp_port: Annotated[int, typer.Option("--mllp-port", help="MLLP (HL7 v2) port.")] = 2575,
+    http_port: Annotated[int, typer.Option("--http-port", help="HTTP API port.")] = 8080,
+) -> None:
+    """Run the MLLP listener, the ITI-10 notifier and the HTTP API until SIGINT/SIGTERM."""
+    import logging
+
+    from mpi.serve import ServeOptions, run_server
+    from mpi.settings import load_settings
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        settings = load_settings(config, overrides={"database.url": db} if db else {})
+    except ConfigError as e:
+        raise _fail(e, 2) from None
+    try:
+        options = ServeOptions(host=host, mllp_port=mllp_port, http_port=http_port)
+        code = run_server(settings, options)
+    except MpiError as e:
+        raise _fail(e, 1) from None
+    raise typer.Exit(code)
+
+
 def main() -> None:
     """Console entry point."""
     app(prog_name="mpi")

@@ -1,0 +1,311 @@
+"""``mpi serve``: the MLLP listener, the ITI-10 notifier and the HTTP API in one asyncio loop.
+
+One process, one event loop:
+
+* :class:`~mpi.mllp.MllpServer` answers ITI-8/9/21 through a
+  :class:`~mpi.mllp.Router` whose handlers (synchronous, database-bound) run
+  in a bounded thread pool;
+* :class:`~mpi.notify.Notifier` delivers the ITI-10 outbox;
+* uvicorn serves the HTTP app (``mpi.api.create_app(context)``; a minimal app
+  with ``GET /health`` only while that package is missing) inside the same loop.
+
+Start-up opens and migrates the database (:func:`mpi.service.context.open_context`)
+before anything listens. On first start with no ``[[api.token]]`` configured
+an admin token is created, stored and printed once. SIGINT or SIGTERM stop
+accepting, let in-flight messages finish, then the process exits with 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+import signal
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+import uvicorn
+
+from mpi.mllp import MessageHandler, MllpServer, Router, ServerIdentity
+from mpi.notify import Notifier
+from mpi.service.context import ServiceContext, open_context
+from mpi.settings import Settings
+
+__all__ = ["Serve", "ServeOptions", "build_router", "health_app", "http_app", "run_server"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ServeOptions:
+    """Where and how ``mpi serve`` listens.
+
+    Attributes:
+        host: interface for both listeners.
+        mllp_port: MLLP port (0: any free port).
+        http_port: HTTP port (0: any free port).
+        workers: threads running the message handlers.
+        notify_interval: seconds between ITI-10 outbox polls when idle.
+        grace: seconds to let in-flight messages finish on shutdown.
+    """
+
+    host: str = "127.0.0.1"
+    mllp_port: int = 2575
+    http_port: int = 8080
+    workers: int = 8
+    notify_interval: float = 0.5
+    grace: float = 10.0
+
+
+# -- wiring --------------------------------------------------------------------------------------
+
+
+def _optional(module: str, name: str) -> Any:
+    """``module.name`` if the module exists yet (other helpers' parts land over time)."""
+    try:
+        return getattr(importlib.import_module(module), name)
+    except ModuleNotFoundError as e:
+        if e.name is not None and module.startswith(e.name):
+            return None
+        raise
+
+
+def build_router(context: ServiceContext) -> Router:
+    """The router with the feed (ITI-8), PIX (ITI-9) and PDQ (ITI-21) handlers."""
+    handlers: dict[str, MessageHandler | None] = {}
+    for key, module, name in (
+        ("feed", "mpi.service.feed", "FeedHandler"),
+        ("pix", "mpi.service.query_handlers", "PixQueryHandler"),
+        ("pdq", "mpi.service.query_handlers", "PdqQueryHandler"),
+    ):
+        cls = _optional(module, name)
+        if cls is None:
+            log.warning("%s.%s is not available: its messages are answered AR", module, name)
+        handlers[key] = cls(context) if cls is not None else None
+    server = context.settings.server
+    identity = ServerIdentity(server.receiving_application, server.receiving_facility)
+    return Router(identity, **handlers)
+
+
+def health_app(context: ServiceContext) -> Any:
+    """A minimal HTTP app with only ``GET /health`` (liveness and a database round trip)."""
+    from fastapi import FastAPI
+    from fastapi.responses import JSONResponse
+
+    app = FastAPI(title="MPI", summary="Master Patient Index (HTTP API not installed)")
+
+    @app.get("/health")
+    def health() -> JSONResponse:
+        problem = database_problem(context)
+        if problem is None:
+            return JSONResponse({"status": "ok", "database": "ok"})
+        return JSONResponse({"status": "error", "database": problem}, status_code=503)
+
+    return app
+
+
+def database_problem(context: ServiceContext) -> str | None:
+    """``None`` when the index database answers and holds its schema, else what is wrong."""
+    namespace = context.settings.enterprise.namespace
+    try:
+        with context.store.unit_of_work(readonly=True) as uow:
+            found = uow.domains.get(namespace)
+    except Exception as e:  # any failure is a health answer, not a crash
+        return f"{type(e).__name__}: {e}"
+    if found is None:
+        return f"enterprise domain {namespace!r} is missing: the schema is not initialised"
+    return None
+
+
+def http_app(context: ServiceContext) -> Any:
+    """``mpi.api.create_app(context)``, or :func:`health_app` until the API package exists."""
+    create_app = _optional("mpi.api", "create_app")
+    if create_app is None:
+        log.warning("mpi.api is not available: serving GET /health only")
+        return health_app(context)
+    return create_app(context)
+
+
+def ensure_admin_token(context: ServiceContext) -> str | None:
+    """On first start with no configured tokens, create and return an admin token (else ``None``).
+
+    Uses the token repository (``uow.tokens``) when the store has one.
+    """
+    if context.settings.api.tokens:
+        return None
+    from mpi.domain import Role
+
+    def work(uow: Any) -> str | None:
+        tokens = getattr(uow, "tokens", None)
+        if tokens is None or tokens.count() > 0:
+            return None
+        return str(tokens.create("admin", Role.ADMIN))
+
+    return context.store.run(work)
+
+
+class _EmbeddedUvicorn(uvicorn.Server):
+    """uvicorn inside our loop: the process, not uvicorn, owns SIGINT/SIGTERM."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+# -- the process ---------------------------------------------------------------------------------
+
+
+class Serve:
+    """The three services of one ``mpi serve`` process, started and stopped together.
+
+    Args:
+        context: the open service context (store migrated).
+        options: ports and limits.
+        app: the HTTP app (default: :func:`http_app`).
+    """
+
+    def __init__(self, context: ServiceContext, options: ServeOptions, *, app: Any = None) -> None:
+        self.context = context
+        self.options = options
+        settings = context.settings
+        self.mllp = MllpServer(
+            build_router(context),
+            options.host,
+            options.mllp_port,
+            max_message_bytes=settings.mllp.max_message_bytes,
+            idle_timeout=settings.mllp.idle_timeout_seconds,
+            workers=options.workers,
+            grace=options.grace,
+        )
+        self.notifier = Notifier(
+            context.store, settings.subscribers, poll_interval=options.notify_interval
+        )
+        config = uvicorn.Config(
+            app if app is not None else http_app(context),
+            host=options.host,
+            port=options.http_port,
+            log_level="warning",
+            access_log=False,
+            lifespan="auto",
+        )
+        self.http = _EmbeddedUvicorn(config)
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def http_port(self) -> int:
+        """The HTTP port actually listened on (after :meth:`start`)."""
+        for server in getattr(self.http, "servers", []):
+            for sock in server.sockets:
+                return int(sock.getsockname()[1])
+        return self.options.http_port
+
+    async def start(self) -> None:
+        """Listen on both ports and start the notifier.
+
+        Raises:
+            OSError: a port cannot be bound.
+        """
+        await self.mllp.start()
+        http_task = asyncio.create_task(self._serve_http(), name="http")
+        self._tasks = [http_task, asyncio.create_task(self.notifier.run(), name="notifier")]
+        while not self.http.started:
+            if http_task.done():
+                await self.stop()
+                raise OSError(
+                    f"HTTP: cannot listen on {self.options.host}:{self.options.http_port}"
+                )
+            await asyncio.sleep(0.02)
+
+    async def _serve_http(self) -> None:
+        try:
+            await self.http.serve()
+        except SystemExit as e:  # uvicorn exits when it cannot bind
+            log.error("HTTP server stopped during start-up (exit %s)", e.code)
+
+    async def stop(self) -> None:
+        """Stop accepting, finish in-flight messages, stop the notifier and the HTTP server."""
+        self.http.should_exit = True
+        self.notifier.stop()
+        await self.mllp.close()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def run(
+        self, stop: asyncio.Event, *, ready: Callable[[Serve], None] | None = None
+    ) -> None:
+        """Start, call ``ready``, serve until ``stop`` is set, then stop cleanly."""
+        await self.start()
+        try:
+            if ready is not None:
+                ready(self)
+            await stop.wait()
+        finally:
+            await self.stop()
+
+
+def run_server(
+    settings: Settings, options: ServeOptions, *, out: TextIO = sys.stdout, err: TextIO = sys.stderr
+) -> int:
+    """Open the index, then serve until SIGINT/SIGTERM; return the exit code.
+
+    Args:
+        settings: the configuration (``database.url`` included).
+        options: ports and limits.
+        out: where the first-start admin token is printed.
+        err: where start-up and shutdown lines go.
+
+    Returns:
+        0 after a clean shutdown, 1 when a port cannot be bound.
+    """
+    url = settings.database.url
+    context = open_context(settings)
+    try:
+        token = ensure_admin_token(context)
+        if token is not None:
+            print(f"Created the first admin API token (shown only once): {token}", file=out)
+            out.flush()
+        if settings.accepts_any_domain:
+            log.warning("no [[domain]] configured: every identity domain is accepted as first seen")
+        return asyncio.run(_serve_until_signal(context, options, url, err))
+    finally:
+        context.store.dispose()
+
+
+async def _serve_until_signal(
+    context: ServiceContext, options: ServeOptions, url: str, err: TextIO
+) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    serve = Serve(context, options)
+
+    def ready(s: Serve) -> None:
+        shown = _safe_url(url)
+        print(
+            f"mpi serve: MLLP on {options.host}:{s.mllp.port}, "
+            f"HTTP on http://{options.host}:{s.http_port} (database {shown}); "
+            "SIGINT/SIGTERM to stop",
+            file=err,
+            flush=True,
+        )
+
+    try:
+        await serve.run(stop, ready=ready)
+    except OSError as e:
+        print(f"mpi serve: {e}", file=err, flush=True)
+        return 1
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+    print("mpi serve: stopped", file=err, flush=True)
+    return 0
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
