@@ -66,7 +66,7 @@ class ServeOptions:
 def _optional(module: str, name: str) -> Any:
     """``module.name`` if the module exists yet (other helpers' parts land over time)."""
     try:
-        return getattr(importlib.import_module(module), name)
+        return getattr(importlib.import_module(module), name, None)
     except ModuleNotFoundError as e:
         if e.name is not None and module.startswith(e.name):
             return None

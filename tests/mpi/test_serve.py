@@ -1,0 +1,221 @@
+"""``mpi serve`` end to end in a subprocess, and its parts in-process."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from hl7.codec import decode
+from hl7.messages import read_header_lenient
+from hl7.mllp import FrameDecoder, frame, send
+from hl7.responses import build_ack
+from mpi.serve import Serve, ServeOptions, database_problem, health_app
+from mpi.service.context import open_context
+from mpi.settings import load_settings
+
+MPI = Path(sys.executable).with_name("mpi")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def adt(control_id: str, mrn: str) -> bytes:
+    return (
+        "MSH|^~\\&|NG_ADT|NORTHGEN|EMPI|MPIHOST|20240315101500||ADT^A01^ADT_A01|"
+        f"{control_id}|P|2.3.1\r"
+        "EVN|A01|20240315101500\r"
+        f"PID|1||{mrn}^^^NORTHGEN&2.999.10.1&ISO^MR||SMITH^JOHN||19700412|M\r"
+        "PV1||I\r"
+    ).encode()
+
+
+def msa(answer: bytes) -> tuple[str, str]:
+    seg = decode(answer).segment("MSA")
+    assert seg is not None
+    return seg.get(1), seg.get(2)
+
+
+class Subscriber:
+    """A blocking ITI-10 consumer on a thread-free socket: accepts one connection, ACKs AA."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen()
+        self.sock.settimeout(15)
+        self.port = int(self.sock.getsockname()[1])
+
+    def receive_one(self) -> bytes:
+        conn, _ = self.sock.accept()
+        with conn:
+            conn.settimeout(15)
+            decoder = FrameDecoder()
+            while True:
+                data = conn.recv(65536)
+                assert data, "the notifier closed without sending"
+                events = decoder.feed(data)
+                if events:
+                    payload = events[0]
+                    assert isinstance(payload, bytes)
+                    conn.sendall(frame(build_ack(read_header_lenient(decode(payload)))))
+                    return payload
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.fixture
+def subscriber() -> Iterator[Subscriber]:
+    sub = Subscriber()
+    yield sub
+    sub.close()
+
+
+def start_serve(
+    db_url: str, config: Path, mllp: int, http: int
+) -> tuple[subprocess.Popen[str], list[str]]:
+    env = {k: v for k, v in os.environ.items() if k != "MPI_DATABASE_URL"}
+    proc = subprocess.Popen(
+        [str(MPI), "serve", "--config", str(config), "--db", db_url,
+         "--mllp-port", str(mllp), "--http-port", str(http)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )  # fmt: skip
+    lines: list[str] = []
+    deadline = time.monotonic() + 60
+    assert proc.stderr is not None
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if not line:
+            break
+        lines.append(line)
+        if line.startswith("mpi serve: MLLP on"):
+            return proc, lines
+    proc.kill()
+    proc.communicate()
+    raise AssertionError("mpi serve did not start:\n" + "".join(lines))
+
+
+def test_mpi_serve_end_to_end(db_url: str, tmp_path: Path, subscriber: Subscriber) -> None:
+    config = tmp_path / "mpi.toml"
+    config.write_text(
+        "[[domain]]\n"
+        'namespace = "NORTHGEN"\noid = "2.999.10.1"\n'
+        'sources = [{ application = "NG_ADT", facility = "NORTHGEN" }]\n'
+        "[[subscriber]]\n"
+        'application = "HIE_PORTAL"\nfacility = "CITYHIE"\nhost = "127.0.0.1"\n'
+        f'port = {subscriber.port}\ndomains = ["NORTHGEN", "MPI"]\n'
+        "[[api.token]]\n"
+        'token = "test-admin"\nrole = "admin"\n'
+    )
+    mllp, http = free_port(), free_port()
+    proc, _ = start_serve(db_url, config, mllp, http)
+    try:
+        answer = asyncio.run(send("127.0.0.1", mllp, adt("E2E-1", "NG-77"), timeout=15))
+        assert msa(answer) == ("AA", "E2E-1")
+        notification = decode(subscriber.receive_one())
+        assert notification.msh.field(9) == "ADT^A31^ADT_A05"
+        pid = notification.segment("PID")
+        assert pid is not None and "NG-77" in pid.field(3)
+        health = httpx.get(f"http://127.0.0.1:{http}/health", timeout=10)
+        assert health.status_code == 200
+        assert health.json()["status"] == "ok"
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert "mpi serve: stopped" in err
+    assert "token" not in out  # tokens are configured: none is created
+
+
+def test_mpi_serve_sigint_and_bad_port(tmp_path: Path) -> None:
+    db_url = f"sqlite:///{tmp_path / 'mpi.db'}"
+    config = tmp_path / "empty.toml"
+    config.write_text("")
+    mllp, http = free_port(), free_port()
+    proc, _ = start_serve(db_url, config, mllp, http)
+    try:
+        # A second server on the same MLLP port cannot bind: exit 1, not a traceback.
+        second = subprocess.run(
+            [str(MPI), "serve", "--db", db_url, "--mllp-port", str(mllp),
+             "--http-port", str(free_port())],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert second.returncode == 1
+        assert "Traceback" not in second.stderr
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+
+
+def test_bad_config_exits_2(tmp_path: Path) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text("[mllp]\nmax_message_bytes = 3\n")
+    result = subprocess.run(
+        [str(MPI), "serve", "--config", str(config), "--db", f"sqlite:///{tmp_path / 'x.db'}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "mllp.max_message_bytes" in result.stderr
+
+
+async def test_serve_in_process_answers_and_stops(db_url: str) -> None:
+    settings = load_settings(None, overrides={"database.url": db_url}, environ={})
+    context = await asyncio.to_thread(open_context, settings)
+    serve = Serve(context, ServeOptions(mllp_port=0, http_port=0, grace=5))
+    stop = asyncio.Event()
+    ready = asyncio.Event()
+    task = asyncio.create_task(serve.run(stop, ready=lambda _: ready.set()))
+    try:
+        await asyncio.wait_for(ready.wait(), 30)
+        answer = await send("127.0.0.1", serve.mllp.port, adt("IP-1", "NG-5"), timeout=15)
+        assert msa(answer) == ("AA", "IP-1")
+        async with httpx.AsyncClient() as client:
+            health = await client.get(f"http://127.0.0.1:{serve.http_port}/health")
+        assert health.status_code == 200
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+        context.store.dispose()
+    assert serve.mllp.stats.messages == 1
+
+
+async def test_health_reports_a_broken_database(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    settings = load_settings(None, overrides={"database.url": url}, environ={})
+    context = open_context(settings)
+    app = health_app(context)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        assert (await client.get("/health")).json() == {"status": "ok", "database": "ok"}
+        context.store.dispose()
+        (tmp_path / "h.db").unlink()
+        (tmp_path / "h.db").mkdir()  # the database file is gone and cannot be recreated
+        broken = await client.get("/health")
+    assert broken.status_code == 503
+    assert broken.json()["status"] == "error"
+    assert database_problem(context) is not None
