@@ -38,6 +38,13 @@ class PersonRepository:
         self._ctx.session.flush()
         return to_person(row)
 
+    def count(self, status: PersonStatus | None = PersonStatus.ACTIVE) -> int:
+        """How many persons have this status (``None``: all), e.g. for benchmarks and health."""
+        query = select(func.count()).select_from(PersonRow)
+        if status is not None:
+            query = query.where(PersonRow.status == status.value)
+        return int(self._ctx.session.scalar(query) or 0)
+
     def get(self, enterprise_id_: str, *, for_update: bool = False) -> Person | None:
         """The person (active or merged), or ``None``; ``for_update`` locks it until commit."""
         try:
