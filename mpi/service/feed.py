@@ -170,8 +170,32 @@ class FeedService:
         ref = resolved.ref
         demographics = resolved.patient.to_record(str(ref))
         new = NewSourceRecord(ref, demographics, pid_json(resolved.patient), resolved.identifiers)
-        trusted_locks = [*resolved.trusted, ref]
-        uow.locks.acquire(lock_names(self.ctx.matcher, demographics, trusted_locks))
+        return self.apply_record(uow, new, resolved.trusted, resolved.mothers, outcome, actor)
+
+    def apply_record(
+        self,
+        uow: UnitOfWork,
+        new: NewSourceRecord,
+        trusted: tuple[SourceRecordRef, ...],
+        mothers: tuple[SourceRecordRef, ...],
+        outcome: FeedOutcome,
+        actor: str,
+    ) -> SourceRecord:
+        """Register or update one source record and (re)decide its person (serialised by locks).
+
+        Args:
+            uow: the unit of work (the caller commits).
+            new: the record as it should be stored.
+            trusted: its ids in trusted domains (deterministic links).
+            mothers: its mother's records (linked when registered).
+            outcome: counts to update.
+            actor: who is doing it, for the audit trail.
+
+        Raises:
+            UnknownKeyError: the id was subsumed by another (A40).
+        """
+        ref, demographics = new.ref, new.demographics
+        uow.locks.acquire(lock_names(self.ctx.matcher, demographics, [*trusted, ref]))
         existing = uow.records.get(ref, for_update=True)
         if existing is not None and existing.status is RecordStatus.SUBSUMED:
             raise UnknownKeyError(
@@ -197,8 +221,8 @@ class FeedService:
                 _snapshot(record),
             )
         uow.blocking.replace(ref, self.ctx.matcher.blocking_keys(demographics))
-        self._mothers(uow, ref, resolved.mothers, actor)
-        self._link(uow, record, resolved.trusted, existing is not None, outcome, actor)
+        self._mothers(uow, ref, mothers, actor)
+        self._link(uow, record, trusted, existing is not None, outcome, actor)
         return record
 
     def _link(
