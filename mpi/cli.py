@@ -203,6 +203,54 @@ def serve(
     raise typer.Exit(code)
 
 
+# -- mpi load (helper "service") -----------------------------------------------------------------
+
+
+@app.command()
+def load(
+    source: Annotated[
+        Path, typer.Argument(help="The facility's CSV export (mrn = id in the domain).")
+    ],
+    domain: Annotated[
+        str, typer.Option("--domain", help="Namespace of the identity domain of mrn.")
+    ],
+    config: ConfigOption = None,
+    db: Annotated[
+        str | None,
+        typer.Option("--db", help="Database URL (default sqlite:///mpi.db; env MPI_DATABASE_URL)."),
+    ] = None,
+    invalid: InvalidOption = InvalidValues.ERROR,
+) -> None:
+    """Bulk-load one facility's export into the index through the feed's matching (idempotent)."""
+    from matching.errors import ModelFileError as _ModelFileError
+    from mpi.service.context import open_context
+    from mpi.service.load import load_file
+    from mpi.settings import load_settings
+
+    try:
+        settings = load_settings(config, overrides={"database.url": db} if db else {})
+        _check_paths([source], [])
+    except (ConfigError, CsvUsageError) as e:
+        raise _fail(e, 2) from None
+    progress = _Progress()
+    try:
+        ctx = open_context(settings)
+        try:
+            summary = load_file(ctx, source, domain, invalid=invalid, say=progress)
+        finally:
+            ctx.store.dispose()
+    except (CsvUsageError, _ModelFileError) as e:
+        raise _fail(e, 2) from None
+    except (CsvDataError, MatchingError, MpiError) as e:
+        raise _fail(e, 1) from None
+    typer.echo(
+        f"records: {summary.records:,}  new: {summary.new_records:,}  "
+        f"unchanged: {summary.unchanged:,}  updated: {summary.updated:,}  "
+        f"persons created: {summary.persons_created:,}  auto-links: {summary.auto_links:,}  "
+        f"reviews: {summary.reviews:,}  ({summary.seconds:.1f} s)"
+    )
+
+
 def main() -> None:
     """Console entry point."""
     app(prog_name="mpi")

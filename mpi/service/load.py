@@ -1,0 +1,567 @@
+"""``mpi load``: bulk-load one facility's export into the index, through the feed's matching.
+
+The file is matched as a whole with the vectorised path of :mod:`matching`
+(the same model, blocking rules and thresholds as the real-time feed), against
+itself and against every active record already in the index:
+
+1. read the CSV (:func:`mpi.batch.csvio.read_table`, line-numbered errors);
+   the ``mrn`` column is the id in ``--domain``;
+2. ids already loaded with the same demographics are skipped (a second load of
+   the same file changes nothing); ids loaded with other demographics are
+   updated one by one through :meth:`FeedService.apply_record
+   <mpi.service.feed.FeedService.apply_record>` (the feed's A08 path);
+3. the new records and the stored ones are blocked and scored together (pairs
+   between two stored records are left out: their links are decided already);
+   linked pairs are clustered without chaining (twins stay apart). A cluster
+   joins the stored person it links to most strongly, or becomes a new person;
+4. review-band pairs between records that end in different persons become
+   review tasks; the records, blocking keys (the same keys the feed stores),
+   persons, links and one audit entry per record are written in batches with
+   :class:`~mpi.store.BulkLoader`, each batch in one transaction. Existing
+   persons that gain records are announced with ITI-10; persons created by the
+   load are not (an initial load is a population, not news).
+
+Concurrent feed traffic waits for a batch's transaction (SQLite) but is not
+matched against the load's not-yet-written records.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from matching.blocking import candidate_pairs
+from matching.cluster import cluster_pairs
+from matching.comparison import PairContext, compare_all
+from matching.model import probability
+from matching.prepare import PreparedFrame, prepare_frame
+from matching.record import FIELDS, Record
+from matching.scoring import explain_vector, score_vectors
+from matching.settings import BlockingRule
+from mpi.batch.csvio import CsvDataError, CsvUsageError, InvalidValues, read_table
+from mpi.domain import (
+    AuditEntry,
+    IdentityDomain,
+    LinkMethod,
+    NewSourceRecord,
+    SourceRecordRef,
+)
+from mpi.errors import UnknownDomain
+from mpi.service.context import ServiceContext
+from mpi.service.feed import FeedOutcome, FeedService
+from mpi.service.notifications import queue_xref_change
+from mpi.store import BulkLink, StoredDemographics, UnitOfWork
+from mpi.store.review_bulk import BulkReview, insert_review_tasks
+
+__all__ = ["ID_COLUMN", "LoadSummary", "block_keys", "load_file"]
+
+log = logging.getLogger(__name__)
+
+ID_COLUMN = "mrn"
+"""The CSV column holding each record's id in the loaded domain."""
+
+Say = Callable[[str], None]
+_FIELDS = tuple(f for f in FIELDS if f != "record_id")
+_ACTOR = "load"
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class LoadSummary:
+    """What a load did.
+
+    Attributes:
+        records: rows in the file.
+        new_records: rows registered now.
+        unchanged: rows already loaded with the same demographics (skipped).
+        updated: rows already loaded with other demographics (updated).
+        persons_created: new enterprise persons.
+        auto_links: new records that joined a person holding other records.
+        reviews: review tasks opened.
+        seconds: wall time.
+    """
+
+    records: int
+    new_records: int
+    unchanged: int
+    updated: int
+    persons_created: int
+    auto_links: int
+    reviews: int
+    seconds: float
+
+
+@dataclass(slots=True)
+class _Plan:
+    """The decisions for the new records, in write order (clusters kept together)."""
+
+    order: npt.NDArray[np.int64]  # positions into the new frame, grouped by person
+    person: npt.NDArray[np.int64]  # per new record (write order): existing person code or -1-k
+    score: npt.NDArray[np.float64]  # per new record (write order): link score
+    keys: list[list[str]]  # per new record (write order): its blocking keys
+    reviews: list[tuple[str, str, float, dict[str, Any]]]  # record ids, probability, fields
+    new_persons: int
+
+
+def load_file(
+    ctx: ServiceContext,
+    path: Path,
+    domain: str,
+    *,
+    invalid: InvalidValues = InvalidValues.ERROR,
+    batch_size: int = 50_000,
+    say: Say = _quiet,
+) -> LoadSummary:
+    """Load one facility's CSV export into ``domain``.
+
+    Raises:
+        CsvUsageError: the file cannot be read or has no ``mrn`` column.
+        CsvDataError: a row is wrong (empty or repeated mrn, bad value); lines listed.
+        UnknownDomain: ``domain`` is not configured (or is the enterprise domain).
+    """
+    started = time.perf_counter()
+    say(f"reading {path}")
+    table = read_table(path, None, invalid)
+    for warning in table.warnings:
+        say("warning: " + warning)
+    mrns = _mrns(path, table.original, table.lines)
+    _check_domain(ctx, domain)
+    frame = _frame(table.canonical, domain, mrns)
+    say(f"{len(frame):,} records read; looking up ids already in the index")
+    with ctx.store.unit_of_work(readonly=True) as uow:
+        known = uow.bulk.existing(domain, mrns)
+        stored = _stored(uow) if known or _has_records(uow) else []
+    changed, unchanged = _changed(frame, domain, known, stored)
+    fresh = frame[~frame["mrn"].isin(known)].reset_index(drop=True)
+    outcome = FeedOutcome()
+    if changed:
+        say(f"updating {len(changed):,} records loaded before with other demographics")
+        _update(ctx, domain, frame, changed, outcome)
+    plan_reviews = 0
+    persons_created = auto_links = 0
+    if len(fresh):
+        stored_now = [s for s in stored if s.ref.domain != domain or s.ref.id not in set(changed)]
+        plan = _plan(ctx, fresh, stored_now, say)
+        persons_created = plan.new_persons
+        auto_links = len(fresh) - plan.new_persons
+        plan_reviews = _write(ctx, domain, fresh, stored_now, plan, batch_size, say)
+    summary = LoadSummary(
+        records=len(frame),
+        new_records=len(fresh),
+        unchanged=unchanged,
+        updated=len(changed),
+        persons_created=persons_created + outcome.persons_created,
+        auto_links=auto_links + outcome.links,
+        reviews=plan_reviews + outcome.reviews,
+        seconds=time.perf_counter() - started,
+    )
+    return summary
+
+
+# -- input ----------------------------------------------------------------------------------------
+
+
+def _check_domain(ctx: ServiceContext, namespace: str) -> None:
+    def check(uow: UnitOfWork) -> None:
+        domain = uow.domains.get(namespace)
+        if domain is None and ctx.settings.accepts_any_domain:
+            uow.domains.add(IdentityDomain(namespace, None, None))
+            log.warning("no [[domain]] configured: registered identity domain %s", namespace)
+            return
+        if domain is None:
+            raise UnknownDomain(namespace, "--domain")
+        if domain.enterprise:
+            raise UnknownDomain(
+                namespace, "--domain", "is the enterprise domain: only the MPI assigns ids there"
+            )
+
+    ctx.store.run(check)
+
+
+def _mrns(path: Path, original: pd.DataFrame, lines: Sequence[int]) -> list[str]:
+    if ID_COLUMN not in original.columns:
+        raise CsvUsageError(
+            f"{path}: needs an {ID_COLUMN!r} column (the id in the loaded domain); "
+            f"columns: {', '.join(original.columns)}"
+        )
+    mrns = original[ID_COLUMN].astype(str).str.strip()
+    problems = [
+        f"line {lines[i]}: {ID_COLUMN} is empty" for i in np.flatnonzero(mrns.eq("").to_numpy())
+    ]
+    repeated = mrns[mrns.duplicated(keep="first") & mrns.ne("")]
+    first: dict[str, int] = {}
+    for i, value in enumerate(mrns.tolist()):
+        first.setdefault(value, lines[i])
+    problems += [
+        f"line {lines[i]}: {ID_COLUMN} {value!r} already appears on line {first[value]}"
+        for i, value in zip(repeated.index.tolist(), repeated.tolist(), strict=True)
+    ]
+    if problems:
+        problems.sort(key=lambda p: int(p.split(":", 1)[0].split()[1]))
+        shown = problems[:20]
+        more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
+        raise CsvDataError(
+            f"{path}: {len(problems)} bad {ID_COLUMN} values:\n  " + "\n  ".join(shown) + more
+        )
+    return mrns.tolist()
+
+
+def _frame(canonical: pd.DataFrame, domain: str, mrns: list[str]) -> pd.DataFrame:
+    empty = pd.Series([None] * len(canonical), index=canonical.index, dtype=object)
+    frame = pd.DataFrame({name: canonical.get(name, empty) for name in _FIELDS}).astype(object)
+    frame = frame.where(frame.notna(), None).reset_index(drop=True)
+    frame.insert(0, "mrn", mrns)
+    frame.insert(0, "record_id", [f"{domain}|{m}" for m in mrns])
+    return frame
+
+
+def _has_records(uow: UnitOfWork) -> bool:
+    return next(iter(uow.bulk.iter_active(batch_size=1)), None) is not None
+
+
+def _stored(uow: UnitOfWork) -> list[StoredDemographics]:
+    out: list[StoredDemographics] = []
+    for batch in uow.bulk.iter_active(batch_size=20_000):
+        out.extend(batch)
+    return out
+
+
+def _changed(
+    frame: pd.DataFrame, domain: str, known: dict[str, int], stored: list[StoredDemographics]
+) -> tuple[list[str], int]:
+    """Which already loaded ids now come with other demographics; how many are unchanged."""
+    if not known:
+        return [], 0
+    by_id = {s.ref.id: s for s in stored if s.ref.domain == domain}
+    changed: list[str] = []
+    unchanged = 0
+    for row in frame[frame["mrn"].isin(known)].itertuples(index=False):
+        mrn = str(row.mrn)
+        s = by_id.get(mrn)
+        if s is None:
+            unchanged += 1  # known but no longer active (subsumed by an A40): left alone
+            continue
+        current = tuple(getattr(s.demographics, f) for f in _FIELDS)
+        if current == tuple(getattr(row, f) for f in _FIELDS):
+            unchanged += 1
+        else:
+            changed.append(mrn)
+    return changed, unchanged
+
+
+def _record(row: Any, record_id: str) -> Record:
+    return Record(record_id, *(getattr(row, f) for f in _FIELDS))
+
+
+def _update(
+    ctx: ServiceContext, domain: str, frame: pd.DataFrame, changed: list[str], outcome: FeedOutcome
+) -> None:
+    """Apply changed rows one by one through the feed's update path (relinks auto links)."""
+    service = FeedService(ctx)
+    for row in frame[frame["mrn"].isin(set(changed))].itertuples(index=False):
+        ref = SourceRecordRef(domain, str(row.mrn))
+        new = NewSourceRecord(ref, _record(row, str(ref)), {})
+
+        def apply(uow: UnitOfWork, new: NewSourceRecord = new) -> None:
+            service.apply_record(uow, new, (), (), outcome, _ACTOR)
+
+        ctx.store.run(apply)
+
+    def notify(uow: UnitOfWork) -> None:
+        for eid in sorted(outcome.notified):
+            queue_xref_change(uow, ctx.settings, eid)
+
+    ctx.store.run(notify)
+
+
+# -- matching -------------------------------------------------------------------------------------
+
+
+def _plan(
+    ctx: ServiceContext, fresh: pd.DataFrame, stored: list[StoredDemographics], say: Say
+) -> _Plan:
+    model = ctx.matcher.model
+    settings = model.settings
+    n_stored = len(stored)
+    stored_frame = pd.DataFrame(
+        [(str(s.ref), *(getattr(s.demographics, f) for f in _FIELDS)) for s in stored],
+        columns=["record_id", *_FIELDS],
+    )
+    both = pd.concat([stored_frame, fresh[["record_id", *_FIELDS]]], ignore_index=True)
+    say(f"preparing {len(fresh):,} new and {n_stored:,} stored records")
+    prepared = prepare_frame(both)
+    n = len(prepared)
+    is_new = np.arange(n) >= n_stored
+    say("blocking")
+    left, right = candidate_pairs(
+        prepared, settings.blocking, max_block_size=settings.max_block_size, window=settings.window
+    )
+    keep = is_new[left] | is_new[right]
+    left, right = left[keep], right[keep]
+    say(f"scoring {len(left):,} candidate pairs")
+    pair_ctx = PairContext(prepared, left, right)
+    gamma = compare_all(settings.comparisons, pair_ctx)
+    weight, guarded, _ = score_vectors(model, pair_ctx, gamma)
+    prob = np.asarray(probability(weight), dtype=np.float64)
+    linked = (prob >= ctx.matcher.link_threshold) & ~guarded
+    cannot = guarded | (weight - model.prior_weight < 0)
+    say("clustering")
+    cluster = cluster_pairs(n, left, right, weight, linked, cannot)
+    person_code = np.full(n, -1, dtype=np.int64)
+    eids = sorted({s.enterprise_id for s in stored if s.enterprise_id is not None})
+    code_of = {eid: i for i, eid in enumerate(eids)}
+    for i, s in enumerate(stored):
+        if s.enterprise_id is not None:
+            person_code[i] = code_of[s.enterprise_id]
+    cluster_person = _cluster_persons(cluster, person_code, left, right, weight, linked)
+    new_positions = np.flatnonzero(is_new)
+    new_clusters = cluster[new_positions]
+    assigned = cluster_person[new_clusters]
+    # Clusters without a stored person become new persons, numbered -1, -2, ...
+    orphan = np.unique(new_clusters[assigned < 0])
+    orphan_code = {c: -1 - k for k, c in enumerate(orphan.tolist())}
+    codes = np.where(
+        assigned >= 0, assigned, np.array([orphan_code.get(c, 0) for c in new_clusters.tolist()])
+    )
+    best = _best_probability(n, left, right, prob, linked & (cluster[left] == cluster[right]))
+    order = np.argsort(codes, kind="stable")
+    reviews = _reviews(
+        model,
+        prepared,
+        left,
+        right,
+        prob,
+        gamma,
+        cluster,
+        cluster_person,
+        ctx.matcher.review_threshold,
+    )
+    say(f"{len(orphan):,} new persons, {len(reviews):,} pairs for review")
+    keys = block_keys(prepared.take(new_positions[order]), settings.blocking)
+    return _Plan(
+        order=order.astype(np.int64),
+        person=codes[order].astype(np.int64),
+        score=np.nan_to_num(best[new_positions][order], nan=1.0),
+        keys=keys,
+        reviews=reviews,
+        new_persons=len(orphan),
+    )
+
+
+def _cluster_persons(
+    cluster: npt.NDArray[np.int64],
+    person_code: npt.NDArray[np.int64],
+    left: npt.NDArray[np.int64],
+    right: npt.NDArray[np.int64],
+    weight: npt.NDArray[np.float64],
+    linked: npt.NDArray[np.bool_],
+) -> npt.NDArray[np.int64]:
+    """Per cluster, the stored person it links to most strongly (-1: none)."""
+    out = np.full(int(cluster.max(initial=-1)) + 1, -1, dtype=np.int64)
+    inside = linked & (cluster[left] == cluster[right])
+    frames = []
+    for a, b in ((left, right), (right, left)):
+        hit = inside & (person_code[b] >= 0) & (person_code[a] < 0)
+        frames.append(
+            pd.DataFrame(
+                {"cluster": cluster[a[hit]], "person": person_code[b[hit]], "weight": weight[hit]}
+            )
+        )
+    links = pd.concat(frames, ignore_index=True)
+    if len(links):
+        best = links.sort_values("weight", ascending=False).drop_duplicates("cluster")
+        out[best["cluster"].to_numpy()] = best["person"].to_numpy()
+    return out
+
+
+def _best_probability(
+    n: int,
+    left: npt.NDArray[np.int64],
+    right: npt.NDArray[np.int64],
+    prob: npt.NDArray[np.float64],
+    joined: npt.NDArray[np.bool_],
+) -> npt.NDArray[np.float64]:
+    best = np.full(n, -1.0)
+    for side in (left, right):
+        np.maximum.at(best, side[joined], prob[joined])
+    best[best < 0] = np.nan
+    return best
+
+
+def _reviews(
+    model: Any,
+    prepared: PreparedFrame,
+    left: npt.NDArray[np.int64],
+    right: npt.NDArray[np.int64],
+    prob: npt.NDArray[np.float64],
+    gamma: npt.NDArray[np.int8],
+    cluster: npt.NDArray[np.int64],
+    cluster_person: npt.NDArray[np.int64],
+    review_threshold: float,
+) -> list[tuple[str, str, float, dict[str, Any]]]:
+    apart = cluster[left] != cluster[right]
+    # Two clusters joining the same stored person are one person after all.
+    same_person = (cluster_person[cluster[left]] >= 0) & (
+        cluster_person[cluster[left]] == cluster_person[cluster[right]]
+    )
+    candidates = np.flatnonzero((prob >= review_threshold) & apart & ~same_person)
+    ids = prepared.record_ids
+    specs = model.settings.comparisons
+    tf_columns = [prepared.strings(s.tf_column) if s.tf_column else None for s in specs]
+    out = []
+    for k in candidates.tolist():
+        a, b = int(left[k]), int(right[k])
+        tf_values = [col[a] if col is not None else None for col in tf_columns]
+        fields = explain_vector(model, gamma[k], tf_values)
+        explanation = {
+            f.comparison: {"level": f.level, "weight": round(f.weight, 4)} for f in fields
+        }
+        out.append((str(ids[a]), str(ids[b]), float(prob[k]), explanation))
+    return out
+
+
+def block_keys(prepared: PreparedFrame, rules: Sequence[BlockingRule]) -> list[list[str]]:
+    """Each record's blocking keys, as :meth:`ScalarMatcher.blocking_keys
+    <matching.scalar.ScalarMatcher.blocking_keys>` gives them, computed per column at once."""
+    n = len(prepared)
+    keys: list[list[str]] = [[] for _ in range(n)]
+    for rule in rules:
+        columns = [prepared.strings(c) for c in rule.columns]
+        present = np.ones(n, dtype=bool)
+        for col in columns:
+            present &= col != None  # noqa: E711 - element-wise on an object array
+        rows = np.flatnonzero(present)
+        if not len(rows):
+            continue
+        joined = pd.Series(columns[0][rows], dtype=object).astype(str)
+        for col in columns[1:]:
+            joined = joined + "|" + pd.Series(col[rows], dtype=object).astype(str)
+        prefix = rule.name + ":"
+        for i, value in zip(rows.tolist(), joined.tolist(), strict=True):
+            keys[i].append(prefix + value)
+    return keys
+
+
+# -- writing --------------------------------------------------------------------------------------
+
+
+def _batches(plan: _Plan, size: int) -> Iterator[tuple[int, int]]:
+    """Write ranges that never split a person's records (its links are written together)."""
+    start, total = 0, len(plan.order)
+    while start < total:
+        end = min(start + size, total)
+        while end < total and plan.person[end] == plan.person[end - 1]:
+            end += 1
+        yield start, end
+        start = end
+
+
+def _write(
+    ctx: ServiceContext,
+    domain: str,
+    fresh: pd.DataFrame,
+    stored: list[StoredDemographics],
+    plan: _Plan,
+    batch_size: int,
+    say: Say,
+) -> int:
+    eids = sorted({s.enterprise_id for s in stored if s.enterprise_id is not None})
+    rows = list(fresh.iloc[plan.order].itertuples(index=False))
+    pks: dict[str, int] = {str(s.ref): s.pk for s in stored}
+    touched: set[str] = set()
+    for start, end in _batches(plan, batch_size):
+
+        def work(uow: UnitOfWork, start: int = start, end: int = end) -> _Written:
+            return _write_batch(uow, domain, rows, plan, eids, start, end)
+
+        written = ctx.store.run(work)
+        touched |= written.touched
+        pks.update(written.pks)
+        say(f"written {end:,} / {len(rows):,} records")
+    reviews = 0
+    if plan.reviews:
+        say(f"opening {len(plan.reviews):,} review tasks")
+        tasks = [
+            BulkReview(pks[a], pks[b], score, fields)
+            for a, b, score, fields in plan.reviews
+            if a in pks and b in pks
+        ]
+        reviews = ctx.store.run(lambda uow: insert_review_tasks(uow, tasks))
+    if touched and ctx.settings.subscribers:
+        say(f"queueing ITI-10 for {len(touched):,} existing persons")
+
+        def notify(uow: UnitOfWork) -> None:
+            for eid in sorted(touched):
+                queue_xref_change(uow, ctx.settings, eid)
+
+        ctx.store.run(notify)
+    return reviews
+
+
+@dataclass(frozen=True, slots=True)
+class _Written:
+    touched: set[str]  # existing persons that gained records
+    pks: dict[str, int]  # record id -> key of the records written
+
+
+def _write_batch(
+    uow: UnitOfWork,
+    domain: str,
+    rows: list[Any],
+    plan: _Plan,
+    eids: list[str],
+    start: int,
+    end: int,
+) -> _Written:
+    # Another process may have loaded some of these ids meanwhile: skip those.
+    known = uow.bulk.existing(domain, [str(rows[i].mrn) for i in range(start, end)])
+    todo = [i for i in range(start, end) if rows[i].mrn not in known]
+    if not todo:
+        return _Written(set(), {})
+    new = [
+        NewSourceRecord(
+            SourceRecordRef(domain, rows[i].mrn), _record(rows[i], rows[i].record_id), {}
+        )
+        for i in todo
+    ]
+    pks = uow.bulk.insert_records(new)
+    # Sorted by key: the key index then grows at few places at once (much faster on SQLite).
+    key_rows = sorted(
+        ((pk, key) for pk, i in zip(pks, todo, strict=True) for key in plan.keys[i]),
+        key=lambda row: row[1],
+    )
+    uow.bulk.insert_blocking_keys(key_rows)
+    codes = plan.person[todo]
+    orphans = sorted({int(c) for c in codes if c < 0}, reverse=True)
+    created = dict(zip(orphans, uow.bulk.create_persons(len(orphans)), strict=True))
+    targets = [eids[int(c)] if c >= 0 else created[int(c)] for c in codes]
+    uow.bulk.insert_links(
+        BulkLink(pk, eid, float(plan.score[i]), LinkMethod.AUTO)
+        for pk, eid, i in zip(pks, targets, todo, strict=True)
+    )
+    uow.bulk.insert_audit(
+        AuditEntry(
+            _ACTOR,
+            "record.load",
+            "record",
+            f"{domain}|{rows[i].mrn}",
+            None,
+            {"enterprise_id": eid, "method": LinkMethod.AUTO.value, "score": float(plan.score[i])},
+        )
+        for eid, i in zip(targets, todo, strict=True)
+    )
+    return _Written(
+        {eids[int(c)] for c in codes if c >= 0},
+        {str(rows[i].record_id): pk for pk, i in zip(pks, todo, strict=True)},
+    )

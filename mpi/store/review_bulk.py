@@ -1,0 +1,74 @@
+"""Opening many review tasks at once (``mpi load``), by record key, skipping known pairs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from mpi.domain import ReviewStatus
+from mpi.store._base import utc_now
+from mpi.store.models import ReviewTaskRow
+from mpi.store.unit_of_work import UnitOfWork
+
+__all__ = ["BulkReview", "insert_review_tasks"]
+
+_CHUNK = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class BulkReview:
+    """One pair to review: the two records' keys, match probability, per-field explanation."""
+
+    left_pk: int
+    right_pk: int
+    score: float
+    fields: Mapping[str, Any]
+
+
+def insert_review_tasks(uow: UnitOfWork, reviews: Iterable[BulkReview]) -> int:
+    """Open a task for each pair that has none yet (open or decided); returns how many were new.
+
+    Pairs are stored ordered (``left_id < right_id``), as :class:`ReviewRepository
+    <mpi.store.reviews.ReviewRepository>` stores them, so a later ``propose`` of the
+    same pair finds the task.
+    """
+    session = uow.session
+    dialect = session.get_bind().dialect.name
+    now = utc_now()
+    rows = [
+        {
+            "left_id": min(r.left_pk, r.right_pk),
+            "right_id": max(r.left_pk, r.right_pk),
+            "score": r.score,
+            "fields": dict(r.fields),
+            "status": ReviewStatus.OPEN.value,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for r in reviews
+        if r.left_pk != r.right_pk
+    ]
+    before = _count(uow)
+    for start in range(0, len(rows), _CHUNK):
+        chunk = rows[start : start + _CHUNK]
+        if dialect == "postgresql":
+            stmt: Any = postgresql.insert(ReviewTaskRow).on_conflict_do_nothing(
+                index_elements=["left_id", "right_id"]
+            )
+        elif dialect == "sqlite":
+            stmt = sqlite.insert(ReviewTaskRow).on_conflict_do_nothing(
+                index_elements=["left_id", "right_id"]
+            )
+        else:  # pragma: no cover - only the two supported databases
+            stmt = insert(ReviewTaskRow)
+        session.execute(stmt, chunk)
+    session.flush()
+    return _count(uow) - before
+
+
+def _count(uow: UnitOfWork) -> int:
+    return int(uow.session.scalar(select(func.count()).select_from(ReviewTaskRow)) or 0)
