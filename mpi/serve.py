@@ -29,7 +29,7 @@ from typing import Any, TextIO
 
 import uvicorn
 
-from mpi.mllp import MessageHandler, MllpServer, Router, ServerIdentity
+from mpi.mllp import MessageHandler, MllpServer, Router, SerializedHandler, ServerIdentity
 from mpi.notify import Notifier
 from mpi.service.context import ServiceContext, open_context
 from mpi.settings import Settings
@@ -55,7 +55,7 @@ class ServeOptions:
     host: str = "127.0.0.1"
     mllp_port: int = 2575
     http_port: int = 8080
-    workers: int = 8
+    workers: int = 16
     notify_interval: float = 0.5
     grace: float = 10.0
 
@@ -85,6 +85,10 @@ def build_router(context: ServiceContext) -> Router:
         if cls is None:
             log.warning("%s.%s is not available: its messages are answered AR", module, name)
         handlers[key] = cls(context) if cls is not None else None
+    feed = handlers["feed"]
+    if feed is not None and context.store.engine.dialect.name == "sqlite":
+        # One writer at a time on SQLite: hand the write lock over without busy-waiting.
+        handlers["feed"] = SerializedHandler(feed)
     server = context.settings.server
     identity = ServerIdentity(server.receiving_application, server.receiving_facility)
     return Router(identity, **handlers)

@@ -23,6 +23,7 @@ server calls :meth:`Router.route` in worker threads.
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -50,7 +51,13 @@ from hl7.messages import (
 from hl7.model import AssigningAuthority
 from hl7.responses import build_ack, build_pdq_response, build_pix_response
 
-__all__ = ["MessageHandler", "Router", "ServerIdentity", "internal_error"]
+__all__ = [
+    "MessageHandler",
+    "Router",
+    "SerializedHandler",
+    "ServerIdentity",
+    "internal_error",
+]
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +86,28 @@ class ServerIdentity:
 
     application: str = "EMPI"
     facility: str = "MPIHOST"
+
+
+class SerializedHandler:
+    """Runs a handler's calls one at a time (a lock), for a database with a single writer.
+
+    On SQLite every writing transaction takes the one write lock (``BEGIN
+    IMMEDIATE``); several worker threads racing for it wait in SQLite's busy
+    handler, which sleeps in growing steps, so the tail latency explodes. A
+    Python lock hands the turn over at once instead.
+
+    Args:
+        handler: the handler to protect.
+    """
+
+    def __init__(self, handler: MessageHandler) -> None:
+        self.handler = handler
+        self._lock = threading.Lock()
+
+    def handle(self, request: Request, raw: bytes) -> bytes:
+        """``handler.handle`` under the lock."""
+        with self._lock:
+            return self.handler.handle(request, raw)
 
 
 _UNKNOWN_SENDER = AssigningAuthority("")

@@ -179,3 +179,35 @@ def test_last_resort_answer() -> None:
     assert msa(answer) == ("AE", "X9")
     assert err_code(answer) == "207"
     assert Router().route_internal_error(b"junk", RuntimeError("x")) is None
+
+
+def test_serialized_handler_runs_one_call_at_a_time() -> None:
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mpi.mllp import SerializedHandler
+
+    class Overlap(RecordingHandler):
+        def __init__(self) -> None:
+            super().__init__()
+            self.inside = 0
+            self.most = 0
+            self.guard = threading.Lock()
+
+        def handle(self, request: Request, raw: bytes) -> bytes:
+            with self.guard:
+                self.inside += 1
+                self.most = max(self.most, self.inside)
+            time.sleep(0.005)
+            with self.guard:
+                self.inside -= 1
+            return super().handle(request, raw)
+
+    inner = Overlap()
+    router = Router(feed=SerializedHandler(inner))
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(router.route, [adt(f"P{i}") for i in range(40)]))
+    assert [msa(a)[0] for a in answers if a] == ["AA"] * 40
+    assert inner.most == 1
+    assert len(inner.calls) == 40

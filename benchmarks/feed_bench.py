@@ -1,0 +1,246 @@
+"""Sustained ITI-8 feed over real MLLP sockets against a running ``mpi serve``.
+
+For each backend (SQLite, PostgreSQL): a fresh index is pre-loaded with
+``--persons`` synthetic records (``mpi load``, one file per facility domain),
+``mpi serve`` is started on it, and ``--messages`` further records of the same
+population (some of them new copies of pre-loaded persons, so the matcher
+links) arrive as ``ADT^A01`` over ``--connections`` concurrent connections,
+each waiting for its ACK before sending the next (original mode). Printed:
+
+| column | meaning |
+| --- | --- |
+| backend | sqlite or postgresql |
+| indexed persons | active persons in the index when the feed starts |
+| messages | ADT messages sent |
+| msg/s | messages / wall time of the feed |
+| p50 / p99 ms | ACK latency (write of the frame to its ACK read), per message |
+| AA / other | answers by MSA-1 |
+
+Usage::
+
+    python benchmarks/feed_bench.py                                  # 10k persons, 3,000 messages
+    python benchmarks/feed_bench.py --persons 1000000 --messages 20000 --backends sqlite
+    python benchmarks/feed_bench.py --profile                        # py-spy the server (SQLite)
+
+Seeded and reproducible (``--seed``); the synthetic file comes from
+``benchmarks/synth.py`` and is cached in ``--workdir`` by size and seed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.feed_common import (
+    DOMAINS,
+    MPI_COMMAND,
+    FeedResult,
+    adt_a01,
+    config_text,
+    domain_of,
+    feed,
+    mpi_serve,
+    read_rows,
+    write_rows,
+)
+from benchmarks.synth import COLUMNS, SynthConfig, write_csv
+
+PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
+@dataclass
+class Row:
+    backend: str
+    persons: int
+    result: FeedResult
+    preload_seconds: float
+
+
+def synth_file(workdir: Path, records: int, seed: int) -> Path:
+    path = workdir / f"synth-{records}-{seed}.csv"
+    if not path.exists():
+        write_csv(SynthConfig(records=records, seed=seed), path)
+    return path
+
+
+def has_load_command() -> bool:
+    probe = subprocess.run([*MPI_COMMAND, "load", "--help"], capture_output=True)
+    return probe.returncode == 0
+
+
+def preload(db_url: str, config: Path, rows: list[dict[str, str]], workdir: Path) -> float:
+    """Load the rows with ``mpi load``, one file per facility; return the seconds taken.
+
+    Without ``mpi load`` (not installed yet) the rows go through ``mpi serve``'s feed instead.
+    """
+    started = time.perf_counter()
+    if not has_load_command():
+        print("mpi load is not available: pre-loading through the MLLP feed", file=sys.stderr)
+        messages = [adt_a01(r, f"P{i:08d}") for i, r in enumerate(rows)]
+        with mpi_serve(db_url, config, workdir) as served:
+            asyncio.run(feed(served.mllp_port, messages, 4))
+        return time.perf_counter() - started
+    for ns, *_ in DOMAINS:
+        part = [r for r in rows if domain_of(r["record_id"])[0] == ns]
+        if not part:
+            continue
+        path = workdir / f"preload-{ns}.csv"
+        write_rows(path, [{**r, "mrn": r["record_id"]} for r in part], [*COLUMNS, "mrn"])
+        subprocess.run(
+            [*MPI_COMMAND, "load", str(path), "--domain", ns, "--config", str(config),
+             "--db", db_url],
+            check=True, stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+    return time.perf_counter() - started
+
+
+def count_persons(db_url: str) -> int:
+    from mpi.store import Store
+
+    store = Store.open(db_url, upgrade=False)
+    try:
+        with store.unit_of_work(readonly=True) as uow:
+            return uow.persons.count()
+    finally:
+        store.dispose()
+
+
+def create_pg_database(admin_url: str) -> tuple[str, str]:
+    import sqlalchemy as sa
+    from sqlalchemy.engine import make_url
+
+    name = f"mpi_bench_{secrets.token_hex(4)}"
+    engine = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    engine.dispose()
+    return make_url(admin_url).set(database=name).render_as_string(hide_password=False), name
+
+
+def drop_pg_database(admin_url: str, name: str) -> None:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    engine.dispose()
+
+
+def run_backend(backend: str, args: argparse.Namespace, workdir: Path) -> Row:
+    rows = read_rows(synth_file(workdir, args.persons + args.messages, args.seed))
+    preload_rows, feed_rows = rows[: args.persons], rows[args.persons :]
+    config = workdir / "mpi.toml"
+    config.write_text(config_text())
+    pg_name = None
+    if backend == "sqlite":
+        db_path = workdir / f"bench-{args.persons}.db"
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{db_path}{suffix}").unlink(missing_ok=True)
+        db_url = f"sqlite:///{db_path}"
+    else:
+        db_url, pg_name = create_pg_database(args.pg_url)
+    try:
+        print(f"[{backend}] pre-loading {len(preload_rows):,} records ...", file=sys.stderr)
+        seconds = preload(db_url, config, preload_rows, workdir)
+        persons = count_persons(db_url)
+        print(f"[{backend}] {persons:,} persons indexed in {seconds:.1f} s", file=sys.stderr)
+        messages = [adt_a01(r, f"B{i:08d}") for i, r in enumerate(feed_rows)]
+        with mpi_serve(db_url, config, workdir) as served:
+            profiler = _start_profiler(served.proc.pid, workdir) if args.profile else None
+            # Warm-up: a few messages so that first-use costs are not measured.
+            warm = [adt_a01(r, f"W{i:08d}") for i, r in enumerate(preload_rows[:20])]
+            asyncio.run(feed(served.mllp_port, warm, 1))
+            result = asyncio.run(feed(served.mllp_port, messages, args.connections))
+            if profiler is not None:
+                profiler.send_signal(signal.SIGINT)
+                profiler.wait(60)
+        return Row(backend, persons, result, seconds)
+    finally:
+        if pg_name is not None:
+            drop_pg_database(args.pg_url, pg_name)
+
+
+def _start_profiler(pid: int, workdir: Path) -> subprocess.Popen[bytes] | None:
+    py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    if not Path(py_spy).exists():
+        print("py-spy not found: not profiling", file=sys.stderr)
+        return None
+    out = workdir / f"profile-{pid}.txt"
+    print(f"profiling mpi serve (pid {pid}) into {out}", file=sys.stderr)
+    return subprocess.Popen(
+        [py_spy, "record", "--pid", str(pid), "--format", "raw", "--output", str(out),
+         "--rate", "200", "--threads"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def print_table(rows: Sequence[Row]) -> None:
+    head = (
+        f"{'backend':<11} {'indexed persons':>15} {'messages':>9} {'msg/s':>8} "
+        f"{'p50 ms':>7} {'p99 ms':>7} {'AA':>7} {'other':>6}"
+    )
+    print(head)
+    print("-" * len(head))
+    for r in rows:
+        res = r.result
+        other = sum(v for k, v in res.answers.items() if k != "AA")
+        print(
+            f"{r.backend:<11} {r.persons:>15,} {res.messages:>9,} {res.rate:>8.0f} "
+            f"{res.percentile(0.5) * 1000:>7.1f} {res.percentile(0.99) * 1000:>7.1f} "
+            f"{res.answers.get('AA', 0):>7,} {other:>6,}"
+        )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--persons", type=int, default=10_000, help="records pre-loaded")
+    parser.add_argument("--messages", type=int, default=3_000, help="ADT messages fed")
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--pg-url", default=PG_ADMIN, help="PostgreSQL maintenance database")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument("--profile", action="store_true", help="py-spy record the server")
+    parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    args = parser.parse_args(argv)
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="feed-bench-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    results = [run_backend(b.strip(), args, workdir) for b in args.backends.split(",") if b]
+    print_table(results)
+    if args.json is not None:
+        args.json.write_text(
+            json.dumps(
+                [
+                    {
+                        "backend": r.backend,
+                        "persons": r.persons,
+                        "messages": r.result.messages,
+                        "msg_per_s": r.result.rate,
+                        "p50_ms": r.result.percentile(0.5) * 1000,
+                        "p99_ms": r.result.percentile(0.99) * 1000,
+                        "answers": r.result.answers,
+                        "preload_seconds": r.preload_seconds,
+                    }
+                    for r in results
+                ],
+                indent=2,
+            )
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
