@@ -273,6 +273,7 @@ def build_pdq_response(
     error: Hl7Error | None = None,
     *,
     remaining: int = 0,
+    total: int | None = None,
     continuation: str | None = None,
     application: AssigningAuthority | str | None = None,
     facility: AssigningAuthority | str | None = None,
@@ -282,8 +283,8 @@ def build_pdq_response(
 ) -> bytes:
     """``RSP^K22^RSP_K21``: MSH MSA [ERR] QAK QPD {PID QRI} [DSC] (ITI-21).
 
-    QAK-4 total hits (``len(matches) + remaining``), QAK-5 this payload,
-    QAK-6 remaining; no PID with an error.
+    QAK-4 total hits (``total``; default ``len(matches) + remaining``), QAK-5
+    this payload, QAK-6 remaining; no PID with an error.
 
     Args:
         request: the query's header.
@@ -291,6 +292,8 @@ def build_pdq_response(
         matches: this increment's patients, best first.
         error: what went wrong (e.g. unknown domain at ``QPD^1^8^<rep>``).
         remaining: hits left for later increments.
+        total: all hits of the query, for a later increment of a continued query
+            (whose earlier increments are not in ``matches``).
         continuation: the DSC-1 pointer for the next increment (written with
             DSC-2 ``I``), ``None`` on the last one.
         application, facility, control_id, now, charset: as in :func:`build_ack`.
@@ -304,7 +307,7 @@ def build_pdq_response(
     segments = [msh, _msa(request, error, False)]
     if error is not None:
         segments.append(_err(error, False))
-    counts = (len(matches) + remaining, len(matches), remaining)
+    counts = (len(matches) + remaining if total is None else total, len(matches), remaining)
     segments.append(_qak(qpd, error, hits, counts))
     segments.extend(_query_segments(qpd))
     if hits:

@@ -15,6 +15,7 @@ segment or a CLI line can be built without guessing::
     ├── Conflict             the change clashes with the stored state    (HTTP 409)
     │   ├── DuplicateRecord  (domain, id) already registered: retry as an update
     │   └── InvalidState     e.g. merging a person that is already merged
+    ├── InvalidQuery         a query criterion is malformed or unsupported, or the query too broad
     ├── AccessDenied         a bearer token is missing or lacks the role (HTTP 401/403)
     └── StoreError           the database failed (connection, migration)
 """
@@ -28,6 +29,7 @@ __all__ = [
     "ConfigError",
     "Conflict",
     "DuplicateRecord",
+    "InvalidQuery",
     "InvalidState",
     "MpiError",
     "NotFound",
@@ -156,6 +158,25 @@ class DuplicateRecord(Conflict):
 
 class InvalidState(Conflict):
     """The entity is in a state that does not allow the operation."""
+
+
+class InvalidQuery(_FieldError):
+    """A demographic query cannot be run as given.
+
+    Attributes:
+        kind: ``"malformed"`` (a value of the wrong form, e.g. a bad date: HL7 102),
+            ``"unsupported"`` (a field that cannot be searched: HL7 103) or
+            ``"too-broad"`` (no selective criterion, or more matches than the
+            service returns at all: HL7 101 on QPD-3).
+        position: which criterion (0-based, in the caller's order), if one is to blame.
+    """
+
+    def __init__(
+        self, field: str, value: object, rule: str, *, kind: str, position: int | None = None
+    ) -> None:
+        self.kind = kind
+        self.position = position
+        super().__init__(field, value, rule)
 
 
 class AccessDenied(_FieldError):

@@ -22,31 +22,45 @@ and are not shared between processes.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import secrets
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from hl7.errors import (
+    DataTypeError,
     ErrorLocation,
     Hl7Error,
     InternalError,
+    MissingFieldError,
+    TableValueError,
     UnknownKeyError,
     UnsupportedMessageTypeError,
 )
-from hl7.messages import PixQuery, Request
+from hl7.messages import PdqCancel, PdqQuery, PixQuery, Request
 from hl7.model import AssigningAuthority, Identifier
-from hl7.responses import build_pix_response
+from hl7.responses import PdqMatch, build_ack, build_pdq_response, build_pix_response
 from mpi.domain import IdentityDomain
 from mpi.errors import (
+    InvalidQuery,
     MpiError,
     UnknownIdentifier,
     UnknownRequestedDomains,
     UnknownSourceDomain,
 )
 from mpi.service.context import ServiceContext
+from mpi.service.pdq import PdqHit, PdqService, criteria_from_parameters
 from mpi.service.pix import DomainName, PixIdentifier, PixService
 
 __all__ = [
+    "ContinuationStore",
+    "PdqQueryHandler",
     "PixQueryHandler",
     "domain_names",
+    "pdq_error",
+    "pix_error",
     "pix_identifiers",
 ]
 
@@ -156,3 +170,214 @@ def _wrong_request(request: Request, expected: str) -> Hl7Error:
         f"is not handled here (expected {expected})",
         location=ErrorLocation("MSH", 1, 9),
     )
+
+
+# -- ITI-21 ---------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Chain:
+    key: tuple[str, str, str]  # query tag, sender application, sender facility
+    hits: list[PdqHit]
+    total: int
+    touched: float
+
+
+class ContinuationStore:
+    """PDQ continuation chains in memory: bounded, expiring, thread-safe (see the module doc).
+
+    Args:
+        ttl: seconds a chain lives after its last use.
+        max_chains: the most chains kept; the least recently used goes first.
+        clock: monotonic seconds (tests pass their own).
+    """
+
+    def __init__(
+        self,
+        *,
+        ttl: float = 600.0,
+        max_chains: int = 1000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.ttl = ttl
+        self.max_chains = max_chains
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._chains: OrderedDict[str, _Chain] = OrderedDict()
+
+    def __len__(self) -> int:
+        with self._lock:
+            self._expire()
+            return len(self._chains)
+
+    def start(self, key: tuple[str, str, str], hits: list[PdqHit], total: int) -> str:
+        """Keep ``hits`` (the rest of an answer) and return the pointer to ask for them."""
+        pointer = secrets.token_hex(8)
+        with self._lock:
+            self._expire()
+            self._chains[pointer] = _Chain(key, hits, total, self._clock())
+            while len(self._chains) > self.max_chains:
+                self._chains.popitem(last=False)
+        return pointer
+
+    def take(self, pointer: str, key: tuple[str, str, str]) -> _Chain | None:
+        """The chain behind ``pointer`` if it belongs to ``key``; it is removed (used once)."""
+        with self._lock:
+            self._expire()
+            chain = self._chains.get(pointer)
+            if chain is None or chain.key != key:
+                return None
+            del self._chains[pointer]
+            return chain
+
+    def cancel(self, tag: str, application: str, facility: str) -> int:
+        """Drop every chain of this query tag and sender; how many there were."""
+        key = (tag, application, facility)
+        with self._lock:
+            doomed = [p for p, c in self._chains.items() if c.key == key]
+            for pointer in doomed:
+                del self._chains[pointer]
+            return len(doomed)
+
+    def _expire(self) -> None:
+        limit = self._clock() - self.ttl
+        while self._chains:
+            pointer, chain = next(iter(self._chains.items()))
+            if chain.touched >= limit:
+                break
+            del self._chains[pointer]
+
+
+class PdqQueryHandler(_Answering):
+    """``QBP^Q22`` → ``RSP^K22`` and ``QCN^J01`` → ``ACK^J01`` (ITI-21, Continuation option).
+
+    Args:
+        context: the services' context.
+        service: the PDQ service (one is made on ``context`` if ``None``).
+        chains: where continuation chains live (a fresh in-memory one if ``None``).
+    """
+
+    def __init__(
+        self,
+        context: ServiceContext,
+        service: PdqService | None = None,
+        chains: ContinuationStore | None = None,
+    ) -> None:
+        super().__init__(context)
+        self.service = service if service is not None else PdqService(context)
+        self.chains = chains if chains is not None else ContinuationStore()
+
+    def handle(self, request: Request, raw: bytes) -> bytes:
+        """Answer a PDQ query (first or next increment) or a cancel."""
+        if isinstance(request, PdqCancel):
+            h = request.header
+            self.chains.cancel(
+                request.query_tag, str(h.sending_application), str(h.sending_facility)
+            )
+            return build_ack(h, application=self._application, facility=self._facility)
+        if not isinstance(request, PdqQuery):
+            raise _wrong_request(request, "QBP^Q22 or QCN^J01")
+        try:
+            return self._answer(request)
+        except MpiError as e:
+            return self._respond(request, error=pdq_error(e, request))
+        except Hl7Error as e:
+            return self._respond(request, error=e)
+
+    def _answer(self, request: PdqQuery) -> bytes:
+        h = request.header
+        key = (request.query_tag, str(h.sending_application), str(h.sending_facility))
+        if request.continuation is not None:
+            chain = self.chains.take(request.continuation, key)
+            if chain is None:
+                raise UnknownKeyError(
+                    "DSC-1",
+                    request.continuation,
+                    "is not a pointer of a continued query of this tag and sender "
+                    "(unknown, expired, cancelled or already used)",
+                    location=ErrorLocation("DSC", 1, 1, 1),
+                )
+            hits, total = chain.hits, chain.total
+        else:
+            criteria = criteria_from_parameters(request.parameters)
+            hits = self.service.search(
+                criteria, domain_names(request.domains), min_score=_min_score(request)
+            )
+            total = len(hits)
+        page, rest = (
+            (hits, [])
+            if request.limit is None
+            else (
+                hits[: request.limit],
+                hits[request.limit :],
+            )
+        )
+        pointer = self.chains.start(key, rest, total) if rest else None
+        matches = [PdqMatch(m.patient, m.score) for m in self.service.load(page)]
+        return self._respond(
+            request, matches, remaining=len(rest), total=total, continuation=pointer
+        )
+
+    def _respond(
+        self,
+        request: PdqQuery,
+        matches: Sequence[PdqMatch] = (),
+        *,
+        error: Hl7Error | None = None,
+        remaining: int = 0,
+        total: int | None = None,
+        continuation: str | None = None,
+    ) -> bytes:
+        return build_pdq_response(
+            request.header,
+            request.qpd,
+            matches,
+            error,
+            remaining=remaining,
+            total=total,
+            continuation=continuation,
+            application=self._application,
+            facility=self._facility,
+        )
+
+
+def _min_score(request: PdqQuery) -> float | None:
+    """QPD-4 (search confidence threshold): a probability, or a percentage above 1."""
+    text = request.qpd.get(4).strip()
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 100:
+        raise DataTypeError(
+            "QPD-4",
+            text,
+            "(confidence threshold) must be a number from 0 to 1, or a percentage",
+            location=ErrorLocation("QPD", 1, 4),
+        )
+    return value / 100 if value > 1 else value
+
+
+def pdq_error(error: MpiError, request: PdqQuery) -> Hl7Error:
+    """The HL7 error of a PDQ service error (unknown QPD-8 domains, bad QPD-3 criteria)."""
+    if isinstance(error, UnknownRequestedDomains):
+        return UnknownKeyError(
+            "QPD-8",
+            ", ".join(error.values),
+            error.rule,
+            location=[request.domain_location(p) for p in error.positions],
+        )
+    if isinstance(error, InvalidQuery):
+        location = (
+            request.parameter_location(error.position)
+            if error.position is not None
+            else ErrorLocation("QPD", 1, 3)
+        )
+        kind: type[Hl7Error] = {
+            "malformed": DataTypeError,
+            "unsupported": TableValueError,
+        }.get(error.kind, MissingFieldError)
+        return kind(error.field, error.value, error.rule, location=location)
+    return _internal(error)

@@ -12,7 +12,14 @@ from sqlalchemy.orm import aliased
 
 from matching.normalise import normalise_name
 from matching.record import FIELDS, Record
-from mpi.domain import NewSourceRecord, RecordQuery, RecordStatus, SourceRecord, SourceRecordRef
+from mpi.domain import (
+    NewSourceRecord,
+    RecordQuery,
+    RecordStatus,
+    SourceRecord,
+    SourceRecordRef,
+    parse_enterprise_id,
+)
 from mpi.errors import DuplicateRecord, NotFound
 from mpi.store._base import Context, enterprise_id, is_unique_violation
 from mpi.store.models import (
@@ -259,6 +266,25 @@ class RecordRepository:
         )
         return [SourceRecordRef(ns, sid) for ns, sid in rows]
 
+    def refs_of_persons(self, enterprise_ids: Iterable[str]) -> dict[str, list[SourceRecordRef]]:
+        """The active records of several persons at once, by domain and id (unknown ids: none)."""
+        pks = {n: e for e in enterprise_ids if (n := parse_enterprise_id(e)) is not None}
+        out: dict[str, list[SourceRecordRef]] = {e: [] for e in pks.values()}
+        for chunk in _chunks(sorted(pks), 500):
+            rows = self._ctx.session.execute(
+                select(LinkRow.person_id, IdentityDomainRow.namespace, SourceRecordRow.source_id)
+                .join(SourceRecordRow, SourceRecordRow.id == LinkRow.record_id)
+                .join(IdentityDomainRow, IdentityDomainRow.id == SourceRecordRow.domain_id)
+                .where(
+                    LinkRow.person_id.in_(chunk),
+                    SourceRecordRow.status == RecordStatus.ACTIVE.value,
+                )
+                .order_by(IdentityDomainRow.namespace, SourceRecordRow.source_id)
+            )
+            for person, ns, sid in rows:
+                out[pks[person]].append(SourceRecordRef(ns, sid))
+        return out
+
     def subsume(self, prior: SourceRecordRef, survivor: SourceRecordRef) -> SourceRecord:
         """Mark ``prior`` as subsumed by ``survivor`` (ITI-8 A40); drop its link and blocking keys.
 
@@ -291,7 +317,13 @@ class RecordRepository:
         return self._load(select_)
 
     def search_pks(
-        self, query: RecordQuery, *, within: Iterable[int] | None = None, limit: int = 1000
+        self,
+        query: RecordQuery,
+        *,
+        within: Iterable[int] | None = None,
+        domain: str | None = None,
+        id_prefix: str | None = None,
+        limit: int = 1000,
     ) -> list[int]:
         """Keys of the active records meeting every criterion, in key order, at most ``limit``.
 
@@ -300,10 +332,18 @@ class RecordRepository:
         ``(domain, id)`` unique key and the carried-id index (resolved first, so
         no OR across tables defeats the planner). ``within`` restricts the result
         to records already found by another index (a phone's blocking key, a
-        mother's id).
+        mother's id); ``domain`` to the records of one domain, and ``id_prefix``
+        (with ``domain``) to its ids starting so (a wildcard id search).
+
+        Raises:
+            UnknownDomain: ``domain`` is not registered.
         """
         plain = RecordQuery(query.family_name, query.given_name, query.birth_date, query.sex)
         where = self._criteria(plain)
+        if domain is not None:
+            where.append(SourceRecordRow.domain_id == self._ctx.domain_id(domain))
+            if id_prefix:
+                where.append(SourceRecordRow.source_id.startswith(id_prefix, autoescape=True))
         allowed: list[int] | None = None if within is None else list(dict.fromkeys(within))
         if query.identifier is not None:
             by_id = self.identifier_pks(query.identifier)

@@ -14,8 +14,12 @@ from hl7.model import (
     PersonName,
     Telecom,
 )
+from matching.defaults import default_model
+from matching.scalar import ScalarMatcher
 from mpi.domain import LinkMethod, NewSourceRecord, SourceRecordRef
 from mpi.store import Store
+
+_MATCHER = ScalarMatcher(default_model())
 
 __all__ = [
     "Address",
@@ -39,12 +43,9 @@ def patient(
     **more: object,
 ) -> PatientDemographics:
     """Demographics with a legal name (more fields by keyword)."""
-    return PatientDemographics(
-        names=(PersonName(family, given, name_type="L"),),
-        birth_date=birth_date,
-        sex=sex,
-        **more,  # type: ignore[arg-type]
-    )
+    values: dict[str, object] = {"names": (PersonName(family, given, name_type="L"),)}
+    values.update(more)
+    return PatientDemographics(birth_date=birth_date, sex=sex, **values)  # type: ignore[arg-type]
 
 
 def add_patient(
@@ -55,15 +56,24 @@ def add_patient(
     *,
     person: str | None = None,
     carried: tuple[SourceRecordRef, ...] = (),
+    mother: SourceRecordRef | None = None,
 ) -> str:
-    """Register a record and link it to ``person`` (a new person if ``None``); its enterprise id."""
+    """Register a record (with its blocking keys, and its mother if given) and link it.
+
+    Returns:
+        The enterprise id of ``person``, or of a new person if ``None``.
+    """
     ref = SourceRecordRef(domain, source_id)
     p = demographics if demographics is not None else patient()
     p = replace(
         p, identifiers=(Identifier(source_id, AssigningAuthority(domain), "MR"), *p.identifiers)
     )
     with store.unit_of_work() as uow:
-        uow.records.add(NewSourceRecord(ref, p.to_record(str(ref)), asdict(p), carried))
+        record = p.to_record(str(ref))
+        uow.records.add(NewSourceRecord(ref, record, asdict(p), carried))
+        uow.blocking.replace(ref, _MATCHER.blocking_keys(record))
+        if mother is not None:
+            uow.relations.add_mother(ref, mother)
         eid = person if person is not None else uow.persons.create().enterprise_id
         uow.links.link(ref, eid, score=1.0, method=LinkMethod.AUTO)
         uow.commit()
@@ -86,7 +96,7 @@ def pix_message(
     charset: str = "",
 ) -> bytes:
     """A ``QBP^Q23`` (2.5)."""
-    msh18 = f"|||||{charset}" if charset else ""
+    msh18 = f"||||||{charset}" if charset else ""
     text = (
         f"MSH|^~\\&|PIX_CONSUMER|CITYHIE|EMPI|MPIHOST|20260101120000||QBP^Q23^QBP_Q21|{control_id}|P|2.5{msh18}\r"
         f"QPD|IHE PIX Query|{tag}|{pid3}|{domains}\r"
@@ -108,7 +118,7 @@ def pdq_message(
     sender: str = "PDQ_CONSUMER|CITYHIE",
 ) -> bytes:
     """A ``QBP^Q22`` (2.5), encoded in ``charset`` (its MSH-18)."""
-    msh18 = f"|||||{charset}" if charset else ""
+    msh18 = f"||||||{charset}" if charset else ""
     rcp = f"RCP|I|{limit}^RD" if limit is not None else "RCP|I"
     qpd_tail = extra_qpd or "|||"  # QPD-4..QPD-7
     text = (
