@@ -1,0 +1,83 @@
+"""Tests of the feed benchmarks' helpers (benchmarks/feed_common.py, feed_agreement.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from benchmarks.feed_agreement import pair_scores
+from benchmarks.feed_common import DOMAINS, FeedResult, adt_a01, config_text, domain_of, feed
+from hl7.codec import decode
+from hl7.messages import PatientFeed, parse_request
+from mpi.mllp import MllpServer, Router
+from mpi.settings import load_settings
+from tests.mpi.mllp.doubles import RecordingHandler
+
+ROW = {
+    "record_id": "R00000002",
+    "given_name": "Stefanie",
+    "middle_name": "",
+    "family_name": "Mühleller",
+    "birth_date": "1995-08-22",
+    "sex": "F",
+    "street": "Blumenstraße 4",
+    "city": "Dortmund",
+    "postcode": "44161",
+    "phone": "0231-155 6622",
+    "national_id": "47940383300",
+    "mother_maiden_name": "Woderstone",
+    "email": "s@example.org",
+}
+
+
+def test_adt_carries_the_row_in_its_domain() -> None:
+    request = parse_request(decode(adt_a01(ROW, "C1")))
+    assert isinstance(request, PatientFeed)
+    ident = request.patient.identifiers[0]
+    namespace, oid, app, _ = domain_of("R00000002")
+    assert (ident.id, ident.authority.namespace, ident.authority.universal_id) == (
+        "R00000002",
+        namespace,
+        oid,
+    )
+    assert request.header.sending_application.namespace == app
+    name = request.patient.names[0]
+    assert (name.family, name.given) == ("Mühleller", "Stefanie")
+    assert request.patient.birth_date == "19950822"
+    assert request.patient.national_id is not None
+    assert request.patient.national_id.id == "47940383300"
+
+
+def test_domains_spread_and_config_is_valid(tmp_path: Path) -> None:
+    seen = {domain_of(f"R{i:08d}")[0] for i in range(50)}
+    assert seen == {d[0] for d in DOMAINS}
+    path = tmp_path / "mpi.toml"
+    path.write_text(config_text())
+    settings = load_settings(path, environ={})
+    assert [d.namespace for d in settings.domains] == [d[0] for d in DOMAINS]
+
+
+def test_pair_scores_against_reference() -> None:
+    reference = {"a": "1", "b": "1", "c": "1", "d": "2"}
+    assert pair_scores(reference, reference).f1 == 1.0
+    split = {"a": "x", "b": "x", "c": "y", "d": "z"}
+    scores = pair_scores(split, reference)
+    assert (scores.precision, scores.recall) == (1.0, 1 / 3)
+
+
+def test_percentiles() -> None:
+    result = FeedResult(100, 2.0, latencies=[i / 1000 for i in range(1, 101)])
+    assert result.rate == 50
+    assert result.percentile(0.5) == 0.051
+    assert result.percentile(0.99) == 0.1
+
+
+async def test_feed_measures_every_answer() -> None:
+    handler = RecordingHandler()
+    async with MllpServer(Router(feed=handler), "127.0.0.1", 0) as server:
+        messages = [adt_a01({**ROW, "record_id": f"R{i:08d}"}, f"C{i}") for i in range(30)]
+        result = await feed(server.port, messages, 4)
+    assert result.answers == {"AA": 30}
+    assert len(result.latencies) == 30
+    assert sorted(r.header.control_id for r, _ in handler.calls) == sorted(
+        f"C{i}" for i in range(30)
+    )
