@@ -34,6 +34,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 __all__ = [
+    "ApiTokenRow",
     "AuditEvent",
     "Base",
     "BlockingKey",
@@ -348,3 +349,16 @@ class MotherChild(Base):
         ForeignKey("source_record.id", ondelete="CASCADE"), primary_key=True
     )
     created_at: Mapped[datetime]
+
+
+class ApiTokenRow(Base):
+    """A bearer token of the HTTP API created at run time; only its SHA-256 digest is stored."""
+
+    __tablename__ = "api_token"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    role: Mapped[str] = mapped_column(String(16))
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]

@@ -50,6 +50,7 @@ from mpi.store.persons import LinkRepository, PersonRepository
 from mpi.store.records import RecordRepository
 from mpi.store.relations import RelationshipRepository
 from mpi.store.reviews import ReviewRepository
+from mpi.store.tokens import TokenRepository
 
 __all__ = ["Store", "TransientStoreError", "UnitOfWork"]
 
@@ -69,7 +70,7 @@ class UnitOfWork:
     Attributes:
         session: the SQLAlchemy session (for what no repository covers yet).
         domains, records, persons, links, blocking, reviews, audit, messages,
-        outbox, merges, relations, bulk, locks: the repositories.
+        outbox, merges, relations, bulk, locks, tokens: the repositories.
     """
 
     def __init__(self, session: Session, clock: Clock = utc_now) -> None:
@@ -87,6 +88,7 @@ class UnitOfWork:
         self.merges = MergeRepository(ctx)
         self.relations = RelationshipRepository(ctx)
         self.bulk = BulkLoader(ctx)
+        self.tokens = TokenRepository(ctx)
         self.locks = LockRepository(ctx)
         self._committed = False
 
