@@ -130,10 +130,11 @@ def _rule_pairs(
     boundaries = np.flatnonzero(np.diff(sorted_key)) + 1
     starts = np.concatenate([[0], boundaries]).astype(np.int64)
     sizes = np.diff(np.concatenate([starts, [len(order)]])).astype(np.int64)
-    small = (sizes > 1) & (sizes <= max_block)
+    limit = rule.max_block if rule.max_block is not None else max_block
+    small = (sizes > 1) & (sizes <= limit)
     left, right = _pairs_in_groups(order, starts[small], sizes[small])
-    big = sizes > max_block
-    if big.any():
+    big = sizes > limit
+    if big.any() and rule.max_block is None:
         member_group = np.repeat(np.arange(len(sizes)), sizes)
         in_big = big[member_group]
         wl, wr = _window_pairs(order[in_big], member_group[in_big], sort_key[order[in_big]], window)

@@ -55,6 +55,39 @@ def test_oversized_blocks_use_a_window() -> None:
     assert len(left) == 57 + 58 + 59
 
 
+def test_rule_with_its_own_max_block_skips_oversized_blocks() -> None:
+    from matching.settings import BlockingRule
+
+    def frame_of(n: int) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                "record_id": [str(k) for k in range(n)],
+                "given_name": ["John"] * n,
+                "family_name": ["Smith"] * n,
+            }
+        )
+
+    rule = BlockingRule("names", ("given_sdx", "family_sdx"), max_block=5)
+    small = prepare_frame(frame_of(5))
+    left, _ = candidate_pairs(small, [rule], max_block_size=1000, window=3)
+    assert len(left) == 10  # within its limit: every pair
+    big = prepare_frame(frame_of(6))
+    left, _ = candidate_pairs(big, [rule], max_block_size=1000, window=3)
+    assert len(left) == 0  # beyond: left to the narrower rules, no window either
+
+
+def test_settings_reject_a_bad_max_block() -> None:
+    import pytest
+
+    from matching.errors import SettingsError
+    from matching.settings import default_settings
+
+    raw = default_settings()
+    raw["blocking"][0]["max_block"] = 1
+    with pytest.raises(SettingsError, match=r"blocking\[0\]\.max_block: 1 must be an integer >= 2"):
+        compile_settings(raw)
+
+
 def test_link_pairs_cross_the_sides_only() -> None:
     frame = prepare_frame(
         pd.DataFrame(
