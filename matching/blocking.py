@@ -142,8 +142,8 @@ def _rule_pairs(
     if rule.cross:
         # The symmetric key also pairs records with the same, unswapped names;
         # those are another rule's business. Keep the truly swapped pairs.
-        first, second = (frame.codes[c] for c in rule.columns)
-        crossed = (first[left] == second[right]) & (second[left] == first[right])
+        one, two = (frame.codes[c] for c in rule.columns)
+        crossed = (one[left] == two[right]) & (two[left] == one[right])
         left, right = left[crossed], right[crossed]
     return left, right
 
