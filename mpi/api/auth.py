@@ -1,0 +1,81 @@
+"""Bearer-token authentication and role checks (reader < reviewer < admin).
+
+Tokens come from ``[[api.token]]`` in the settings and, when the store has a
+token repository (``uow.tokens``, tokens created by ``mpi serve`` on first
+start), from the database. Presented tokens are compared with every configured
+token in constant time (:func:`hmac.compare_digest`, no early exit), so the
+response time does not tell how much of a guess was right.
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+
+from mpi.domain import Role
+from mpi.errors import AccessDenied
+from mpi.service.context import ServiceContext
+
+__all__ = ["Caller", "authenticate", "authorise"]
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who is calling: the token's name (written to the audit trail) and its role."""
+
+    name: str
+    role: Role
+
+
+class Unauthenticated(AccessDenied):
+    """No token, or an unknown one (HTTP 401)."""
+
+
+class Forbidden(AccessDenied):
+    """A known token whose role does not allow the operation (HTTP 403)."""
+
+
+def authenticate(context: ServiceContext, token: str | None) -> Caller:
+    """The caller a presented bearer token stands for.
+
+    Raises:
+        Unauthenticated: no token, or one that is not configured.
+    """
+    if not token:
+        raise Unauthenticated(
+            "Authorization", "(missing)", "must be 'Bearer <token>' with an API token"
+        )
+    found: Caller | None = None
+    presented = token.encode()
+    for configured in context.settings.api.tokens:
+        if hmac.compare_digest(presented, configured.token.encode()) and found is None:
+            found = Caller(configured.name, configured.role)
+    if found is None:
+        found = _stored_token(context, token)
+    if found is None:
+        raise Unauthenticated("bearer token", "(hidden)", "is not a known API token")
+    return found
+
+
+def authorise(caller: Caller, needed: Role) -> Caller:
+    """The caller if its role includes ``needed``.
+
+    Raises:
+        Forbidden: the role is below ``needed``.
+    """
+    if not caller.role.allows(needed):
+        raise Forbidden(
+            "role", caller.role.value, f"may not do this: the {needed.value} role is needed"
+        )
+    return caller
+
+
+def _stored_token(context: ServiceContext, token: str) -> Caller | None:
+    with context.store.unit_of_work(readonly=True) as uow:
+        tokens = getattr(uow, "tokens", None)
+        if tokens is None:
+            return None
+        stored = tokens.find(token)
+    if stored is None:
+        return None
+    return Caller(str(getattr(stored, "name", "token")), stored.role)

@@ -1,0 +1,86 @@
+"""Dependencies of the routes (``Annotated`` aliases): services, the caller and its role."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from mpi.api.auth import Caller, authenticate, authorise
+from mpi.domain import Role
+from mpi.service.context import ServiceContext
+from mpi.service.pdq import PdqService
+from mpi.service.pix import DomainCache, PixService
+from mpi.service.review import ReviewService
+from mpi.service.stewardship import StewardshipService
+
+__all__ = [
+    "Admin",
+    "Context",
+    "Reader",
+    "Reviewer",
+    "Services",
+    "ServicesDep",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """The services one app uses, built once in :func:`mpi.api.create_app`."""
+
+    context: ServiceContext
+    reviews: ReviewService
+    stewardship: StewardshipService
+    pix: PixService
+    pdq: PdqService
+
+    @classmethod
+    def build(cls, context: ServiceContext) -> Services:
+        """Every service on one shared domain snapshot."""
+        domains = DomainCache(context.store)
+        return cls(
+            context,
+            ReviewService(context),
+            StewardshipService(context),
+            PixService(context, domains),
+            PdqService(context, domains),
+        )
+
+
+def _services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+def _context(request: Request) -> ServiceContext:
+    return _services(request).context
+
+
+ServicesDep = Annotated[Services, Depends(_services)]
+Context = Annotated[ServiceContext, Depends(_context)]
+
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="An API token of [[api.token]] (roles: reader < reviewer < admin).",
+)
+
+
+def _caller(
+    context: Context,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Caller:
+    return authenticate(context, credentials.credentials if credentials else None)
+
+
+def _require(role: Role) -> object:
+    def dependency(caller: Annotated[Caller, Depends(_caller)]) -> Caller:
+        return authorise(caller, role)
+
+    return Depends(dependency)
+
+
+Reader = Annotated[Caller, _require(Role.READER)]
+Reviewer = Annotated[Caller, _require(Role.REVIEWER)]
+Admin = Annotated[Caller, _require(Role.ADMIN)]
