@@ -59,7 +59,7 @@ from mpi.service.context import ServiceContext
 from mpi.service.feed import FeedOutcome, FeedService
 from mpi.service.notifications import queue_xref_change
 from mpi.store import BulkLink, StoredDemographics, UnitOfWork
-from mpi.store.review_bulk import BulkReview, insert_review_tasks
+from mpi.store.review_bulk import BulkReview, insert_review_tasks, tune_for_bulk
 
 __all__ = ["ID_COLUMN", "LoadSummary", "block_keys", "load_file"]
 
@@ -524,6 +524,7 @@ def _write_batch(
     start: int,
     end: int,
 ) -> _Written:
+    tune_for_bulk(uow)
     # Another process may have loaded some of these ids meanwhile: skip those.
     known = uow.bulk.existing(domain, [str(rows[i].mrn) for i in range(start, end)])
     todo = [i for i in range(start, end) if rows[i].mrn not in known]
@@ -550,6 +551,9 @@ def _write_batch(
         BulkLink(pk, eid, float(plan.score[i]), LinkMethod.AUTO)
         for pk, eid, i in zip(pks, targets, todo, strict=True)
     )
+    joined = [(eid, i) for eid, i, c in zip(targets, todo, codes, strict=True) if c >= 0]
+    # One entry per record that joined a person already in the index (someone else's
+    # cross-references changed); the records of new persons are audited per batch.
     uow.bulk.insert_audit(
         AuditEntry(
             _ACTOR,
@@ -559,7 +563,23 @@ def _write_batch(
             None,
             {"enterprise_id": eid, "method": LinkMethod.AUTO.value, "score": float(plan.score[i])},
         )
-        for eid, i in zip(targets, todo, strict=True)
+        for eid, i in joined
+    )
+    uow.audit.append(
+        AuditEntry(
+            _ACTOR,
+            "load.batch",
+            "domain",
+            domain,
+            None,
+            {
+                "records": len(todo),
+                "first": str(rows[todo[0]].mrn),
+                "last": str(rows[todo[-1]].mrn),
+                "persons_created": len(orphans),
+                "joined_existing": len(joined),
+            },
+        )
     )
     return _Written(
         {eids[int(c)] for c in codes if c >= 0},

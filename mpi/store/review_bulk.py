@@ -1,4 +1,5 @@
-"""Opening many review tasks at once (``mpi load``), by record key, skipping known pairs."""
+"""Helpers of ``mpi load`` beyond :class:`~mpi.store.BulkLoader`: many review tasks at once
+(by record key, skipping known pairs), and a bigger SQLite page cache for a load's connection."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from mpi.domain import ReviewStatus
@@ -14,9 +15,11 @@ from mpi.store._base import utc_now
 from mpi.store.models import ReviewTaskRow
 from mpi.store.unit_of_work import UnitOfWork
 
-__all__ = ["BulkReview", "insert_review_tasks"]
+__all__ = ["BULK_CACHE_KIB", "BulkReview", "insert_review_tasks", "tune_for_bulk"]
 
 _CHUNK = 2000
+BULK_CACHE_KIB = 262_144
+"""SQLite page cache of a loading connection: the key indexes of a batch stay in memory."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,3 +75,15 @@ def insert_review_tasks(uow: UnitOfWork, reviews: Iterable[BulkReview]) -> int:
 
 def _count(uow: UnitOfWork) -> int:
     return int(uow.session.scalar(select(func.count()).select_from(ReviewTaskRow)) or 0)
+
+
+def tune_for_bulk(uow: UnitOfWork) -> None:
+    """Give the unit of work's SQLite connection a large page cache (PostgreSQL: nothing).
+
+    A load batch inserts hundreds of thousands of index entries; with SQLite's
+    default 2 MB cache the same index pages are written out and read back again
+    and again (a load is about a third faster with the cache). The setting stays
+    with the pooled connection, which is fine for the one-shot ``mpi load`` process.
+    """
+    if uow.session.get_bind().dialect.name == "sqlite":
+        uow.session.execute(text(f"PRAGMA cache_size=-{BULK_CACHE_KIB}"))

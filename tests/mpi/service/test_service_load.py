@@ -66,7 +66,10 @@ def test_load_links_like_the_feed_and_keeps_twins_apart(
     assert summary.reviews >= 1
     with ctx.store.unit_of_work(readonly=True) as uow:
         pairs = {frozenset((t.left.id, t.right.id)) for t in uow.reviews.list()}
-        assert uow.audit.count(action="record.load") == 6
+        batch = uow.audit.list(action="load.batch")
+        assert [(e.entity_id, e.after["records"], e.after["persons_created"]) for e in batch] == [  # type: ignore[index]
+            ("RIVERCL", 6, 4)
+        ]
         # The feed finds loaded records through the same blocking keys.
         assert uow.blocking.keys_of(SourceRecordRef("RIVERCL", "RC-3")) == sorted(
             ctx.matcher.blocking_keys(
@@ -115,6 +118,8 @@ def test_loaded_records_join_persons_already_in_the_index(
     assert (summary.persons_created, summary.auto_links) == (1, 1)
     with ctx.store.unit_of_work(readonly=True) as uow:
         queued = uow.outbox.list()[outbox_before:]
+        joined = uow.audit.list(action="record.load")
+    assert [(e.entity_id, e.after["enterprise_id"]) for e in joined] == [("RIVERCL|RC-1", fed)]  # type: ignore[index]
     # The person that gained a RIVERCL id is announced to both subscribers.
     assert sorted(m.subscriber.application for m in queued) == ["HIE_PORTAL", "RC_PIX"]
     assert {m.enterprise_id for m in queued} == {fed}
