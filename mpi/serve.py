@@ -29,10 +29,12 @@ from typing import Any, TextIO
 
 import uvicorn
 
+from mpi.domain import Role
 from mpi.mllp import MessageHandler, MllpServer, Router, SerializedHandler, ServerIdentity
 from mpi.notify import Notifier
 from mpi.service.context import ServiceContext, open_context
 from mpi.settings import Settings
+from mpi.store import UnitOfWork
 
 __all__ = ["Serve", "ServeOptions", "build_router", "health_app", "http_app", "run_server"]
 
@@ -134,19 +136,18 @@ def http_app(context: ServiceContext) -> Any:
 
 
 def ensure_admin_token(context: ServiceContext) -> str | None:
-    """On first start with no configured tokens, create and return an admin token (else ``None``).
+    """On first start with no tokens at all, create an admin token and return it (else ``None``).
 
-    Uses the token repository (``uow.tokens``) when the store has one.
+    "No tokens" means none in ``[[api.token]]`` and none stored (``uow.tokens``);
+    the token is stored as a digest only, so this is the one chance to show it.
     """
     if context.settings.api.tokens:
         return None
-    from mpi.domain import Role
 
-    def work(uow: Any) -> str | None:
-        tokens = getattr(uow, "tokens", None)
-        if tokens is None or tokens.count() > 0:
+    def work(uow: UnitOfWork) -> str | None:
+        if uow.tokens.count() > 0:
             return None
-        return str(tokens.create("admin", Role.ADMIN))
+        return uow.tokens.create("admin", Role.ADMIN)
 
     return context.store.run(work)
 

@@ -19,9 +19,11 @@ from hl7.codec import decode
 from hl7.messages import read_header_lenient
 from hl7.mllp import FrameDecoder, frame, send
 from hl7.responses import build_ack
+from mpi.domain import Role
 from mpi.serve import Serve, ServeOptions, database_problem, health_app
 from mpi.service.context import open_context
 from mpi.settings import load_settings
+from mpi.store import Store
 
 MPI = Path(sys.executable).with_name("mpi")
 
@@ -153,6 +155,17 @@ def test_mpi_serve_sigint_and_bad_port(tmp_path: Path) -> None:
     mllp, http = free_port(), free_port()
     proc, _ = start_serve(db_url, config, mllp, http)
     try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()  # no tokens configured or stored: one is created
+        assert first.startswith("Created the first admin API token (shown only once): ")
+        token = first.rsplit(" ", 1)[1].strip()
+        store = Store.open(db_url, upgrade=False)
+        try:
+            with store.unit_of_work(readonly=True) as uow:
+                found = uow.tokens.find(token)
+            assert found is not None and found.role is Role.ADMIN
+        finally:
+            store.dispose()
         # A second server on the same MLLP port cannot bind: exit 1, not a traceback.
         second = subprocess.run(
             [str(MPI), "serve", "--db", db_url, "--mllp-port", str(mllp),
@@ -168,6 +181,7 @@ def test_mpi_serve_sigint_and_bad_port(tmp_path: Path) -> None:
             proc.kill()
             proc.communicate()
     assert proc.returncode == 0, err
+    assert "token" not in second.stdout  # the stored token counts: no second one
 
 
 def test_bad_config_exits_2(tmp_path: Path) -> None:
