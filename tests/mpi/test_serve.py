@@ -134,6 +134,15 @@ def test_mpi_serve_end_to_end(db_url: str, tmp_path: Path, subscriber: Subscribe
         assert notification.msh.field(9) == "ADT^A31^ADT_A05"
         pid = notification.segment("PID")
         assert pid is not None and "NG-77" in pid.field(3)
+        pix = (
+            b"MSH|^~\\&|PIX_CONSUMER|CITYHIE|EMPI|MPIHOST|20240315120000||QBP^Q23^QBP_Q21|"
+            b"PIX-1|P|2.5\rQPD|IHE PIX Query|Q-1|NG-77^^^NORTHGEN&2.999.10.1&ISO^MR|^^^MPI\rRCP|I\r"
+        )
+        rsp = decode(asyncio.run(send("127.0.0.1", mllp, pix, timeout=15)))
+        assert rsp.msh.field(9) == "RSP^K23^RSP_K23"
+        assert rsp.segment("MSA").get(1) == "AA"  # type: ignore[union-attr]
+        pid_rsp = rsp.segment("PID")
+        assert pid_rsp is not None and "^^^MPI" in pid_rsp.field(3)  # the enterprise id
         health = httpx.get(f"http://127.0.0.1:{http}/health", timeout=10)
         assert health.status_code == 200
         assert health.json()["status"] == "ok"
