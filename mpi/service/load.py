@@ -197,7 +197,8 @@ def _mrns(path: Path, original: pd.DataFrame, lines: Sequence[int]) -> list[str]
         )
     mrns = original[ID_COLUMN].astype(str).str.strip()
     problems = [
-        f"line {lines[i]}: {ID_COLUMN} is empty" for i in np.flatnonzero(mrns.eq("").to_numpy())
+        f"line {lines[i]}: {ID_COLUMN} is empty"
+        for i in np.flatnonzero(mrns.eq("").to_numpy()).tolist()
     ]
     repeated = mrns[mrns.duplicated(keep="first") & mrns.ne("")]
     first: dict[str, int] = {}
@@ -214,13 +215,13 @@ def _mrns(path: Path, original: pd.DataFrame, lines: Sequence[int]) -> list[str]
         raise CsvDataError(
             f"{path}: {len(problems)} bad {ID_COLUMN} values:\n  " + "\n  ".join(shown) + more
         )
-    return mrns.tolist()
+    return [str(m) for m in mrns.tolist()]
 
 
 def _frame(canonical: pd.DataFrame, domain: str, mrns: list[str]) -> pd.DataFrame:
     empty = pd.Series([None] * len(canonical), index=canonical.index, dtype=object)
     frame = pd.DataFrame({name: canonical.get(name, empty) for name in _FIELDS}).astype(object)
-    frame = frame.where(frame.notna(), None).reset_index(drop=True)
+    frame = frame.mask(frame.isna(), None).reset_index(drop=True)  # NaN -> None
     frame.insert(0, "mrn", mrns)
     frame.insert(0, "record_id", [f"{domain}|{m}" for m in mrns])
     return frame
