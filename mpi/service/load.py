@@ -478,18 +478,21 @@ def _write(
     say: Say,
 ) -> int:
     eids = sorted({s.enterprise_id for s in stored if s.enterprise_id is not None})
-    rows = list(fresh.iloc[plan.order].itertuples(index=False))
+    ordered = fresh.iloc[plan.order]
+    mrns = [str(m) for m in ordered["mrn"].tolist()]
+    columns = [ordered[f].tolist() for f in _FIELDS]
+    records = [Record(f"{domain}|{m}", *values) for m, *values in zip(mrns, *columns, strict=True)]
     pks: dict[str, int] = {str(s.ref): s.pk for s in stored}
     touched: set[str] = set()
     for start, end in _batches(plan, batch_size):
 
         def work(uow: UnitOfWork, start: int = start, end: int = end) -> _Written:
-            return _write_batch(uow, domain, rows, plan, eids, start, end)
+            return _write_batch(uow, domain, mrns, records, plan, eids, start, end)
 
         written = ctx.store.run(work)
         touched |= written.touched
         pks.update(written.pks)
-        say(f"written {end:,} / {len(rows):,} records")
+        say(f"written {end:,} / {len(records):,} records")
     reviews = 0
     if plan.reviews:
         say(f"opening {len(plan.reviews):,} review tasks")
@@ -519,7 +522,8 @@ class _Written:
 def _write_batch(
     uow: UnitOfWork,
     domain: str,
-    rows: list[Any],
+    mrns: list[str],
+    records: list[Record],
     plan: _Plan,
     eids: list[str],
     start: int,
@@ -527,16 +531,11 @@ def _write_batch(
 ) -> _Written:
     tune_for_bulk(uow)
     # Another process may have loaded some of these ids meanwhile: skip those.
-    known = uow.bulk.existing(domain, [str(rows[i].mrn) for i in range(start, end)])
-    todo = [i for i in range(start, end) if rows[i].mrn not in known]
+    known = uow.bulk.existing(domain, mrns[start:end])
+    todo = [i for i in range(start, end) if mrns[i] not in known]
     if not todo:
         return _Written(set(), {})
-    new = [
-        NewSourceRecord(
-            SourceRecordRef(domain, rows[i].mrn), _record(rows[i], rows[i].record_id), {}
-        )
-        for i in todo
-    ]
+    new = [NewSourceRecord(SourceRecordRef(domain, mrns[i]), records[i], {}) for i in todo]
     pks = uow.bulk.insert_records(new)
     # Sorted by key: the key index then grows at few places at once (much faster on SQLite).
     key_rows = sorted(
@@ -560,7 +559,7 @@ def _write_batch(
             _ACTOR,
             "record.load",
             "record",
-            f"{domain}|{rows[i].mrn}",
+            records[i].record_id,
             None,
             {"enterprise_id": eid, "method": LinkMethod.AUTO.value, "score": float(plan.score[i])},
         )
@@ -575,8 +574,8 @@ def _write_batch(
             None,
             {
                 "records": len(todo),
-                "first": str(rows[todo[0]].mrn),
-                "last": str(rows[todo[-1]].mrn),
+                "first": mrns[todo[0]],
+                "last": mrns[todo[-1]],
                 "persons_created": len(orphans),
                 "joined_existing": len(joined),
             },
@@ -584,5 +583,5 @@ def _write_batch(
     )
     return _Written(
         {eids[int(c)] for c in codes if c >= 0},
-        {str(rows[i].record_id): pk for pk, i in zip(pks, todo, strict=True)},
+        {records[i].record_id: pk for pk, i in zip(pks, todo, strict=True)},
     )
