@@ -53,12 +53,15 @@ from matching.normalise import (
     normalise_postcode,
     normalise_text,
 )
+from matching.prepare import prepare_record
 from matching.record import Record, parse_birth_date
-from mpi.domain import IdentityDomain, RecordQuery, RecordStatus, SourceRecord, SourceRecordRef
+from matching.scoring import score_pair
+from mpi.domain import IdentityDomain, RecordQuery, SourceRecordRef
 from mpi.errors import InvalidQuery, UnknownDomain
 from mpi.service.context import ServiceContext
 from mpi.service.pix import DomainCache, DomainName, PixIdentifier
 from mpi.store import UnitOfWork
+from mpi.store.records import RecordView
 
 __all__ = [
     "MAX_RECORDS",
@@ -137,12 +140,15 @@ class PdqHit:
         record_pk: the person's best-matching record.
         score: its match probability against the criteria.
         identifiers: the person's ids to return (requested domains applied).
+        view: the record as read by the search, so that :meth:`PdqService.load`
+            need not read it again (an answer's increments show one snapshot).
     """
 
     enterprise_id: str | None
     record_pk: int
     score: float
     identifiers: tuple[PixIdentifier, ...]
+    view: RecordView | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,7 +163,7 @@ class PersonMatch:
     """
 
     hit: PdqHit
-    record: SourceRecord
+    record: RecordView
     patient: PatientDemographics
 
     @property
@@ -210,8 +216,7 @@ class PdqService:
         wanted = self.cache.requested(requested)
         with self._context.store.unit_of_work(readonly=True) as uow:
             pks = self._exact_pks(uow, criteria)
-            records = uow.records.by_pks(pks)
-            records = [r for r in records if _passes(r, criteria)]
+            records = [r for r in uow.records.views(pks) if _passes(r, criteria)]
             if min_score is not None:
                 records = self._with_fuzzy(uow, criteria, records)
             scored = self._scores(criteria, records)
@@ -225,10 +230,14 @@ class PdqService:
     def load(self, hits: Sequence[PdqHit]) -> list[PersonMatch]:
         """The demographics of ``hits`` (one increment of an answer), in their order.
 
-        A record that has disappeared since the search (merged away) is skipped.
+        Hits carry the record as the search read it; others are read now, and a
+        record that has disappeared since (merged away) is skipped.
         """
-        with self._context.store.unit_of_work(readonly=True) as uow:
-            by_pk = {r.pk: r for r in uow.records.by_pks(h.record_pk for h in hits)}
+        by_pk = {h.record_pk: h.view for h in hits if h.view is not None}
+        missing = [h.record_pk for h in hits if h.view is None]
+        if missing:
+            with self._context.store.unit_of_work(readonly=True) as uow:
+                by_pk.update({r.pk: r for r in uow.records.views(missing)})
         out: list[PersonMatch] = []
         for hit in hits:
             record = by_pk.get(hit.record_pk)
@@ -354,22 +363,27 @@ class PdqService:
         return children
 
     def _with_fuzzy(
-        self, uow: UnitOfWork, c: PdqCriteria, exact: list[SourceRecord]
-    ) -> list[SourceRecord]:
+        self, uow: UnitOfWork, c: PdqCriteria, exact: list[RecordView]
+    ) -> list[RecordView]:
         keys = self._context.matcher.lookup_keys(_as_record(c))
         pks = uow.blocking.candidate_pks(keys, limit_per_key=self.fuzzy_per_key)
         seen = {r.pk for r in exact}
-        extra = uow.records.by_pks(pk for pk in pks if pk not in seen)
-        return exact + [r for r in extra if r.status is RecordStatus.ACTIVE]
+        return exact + uow.records.views(pk for pk in pks if pk not in seen)
 
-    def _scores(self, c: PdqCriteria, records: Iterable[SourceRecord]) -> dict[int, float]:
-        out: dict[int, float] = {}
+    def _scores(self, c: PdqCriteria, records: Iterable[RecordView]) -> dict[int, float]:
+        matcher = self._context.matcher
         plain = _as_record(c)
+        prepared_plain = prepare_record(plain)
         has_wildcard = any((getattr(c, name) or "").endswith("*") for name in _WILDCARD_FIELDS)
+        out: dict[int, float] = {}
         for r in records:
-            # A wildcard criterion a record meets counts as that record's own value.
-            query = _completed(c, r.demographics, plain) if has_wildcard else plain
-            [score] = self._context.matcher.score(query, [r.demographics])
+            left = prepared_plain
+            if has_wildcard:
+                # A wildcard criterion a record meets counts as that record's own value.
+                completed = _completed(c, r.demographics, plain)
+                left = prepared_plain if completed is plain else prepare_record(completed)
+            right = prepare_record(r.demographics)
+            score = score_pair(matcher.model, left, right, plain.record_id, str(r.ref))
             out[r.pk] = score.match_probability
         return out
 
@@ -377,12 +391,12 @@ class PdqService:
 
     def _group(
         self,
-        records: list[SourceRecord],
+        records: list[RecordView],
         scores: Mapping[int, float],
         persons: Mapping[str, list[SourceRecordRef]],
         wanted: Sequence[IdentityDomain],
     ) -> list[PdqHit]:
-        best: dict[str, SourceRecord] = {}
+        best: dict[str, RecordView] = {}
         for r in records:
             key = r.enterprise_id or f"record:{r.pk}"
             current = best.get(key)
@@ -397,7 +411,7 @@ class PdqService:
                 continue  # nothing in the requested domains: PID-3 would be empty
             d = r.demographics
             order = (-scores[r.pk], normalise_name(d.family_name) or "", d.given_name or "", r.pk)
-            hits.append((order, PdqHit(r.enterprise_id, r.pk, scores[r.pk], ids)))
+            hits.append((order, PdqHit(r.enterprise_id, r.pk, scores[r.pk], ids, r)))
         hits.sort(key=lambda pair: pair[0])
         return [h for _, h in hits]
 
@@ -447,7 +461,7 @@ def _matches(wanted: str | None, stored: Iterable[str | None], fold: Any) -> boo
     return False
 
 
-def _passes(record: SourceRecord, c: PdqCriteria) -> bool:
+def _passes(record: RecordView, c: PdqCriteria) -> bool:
     """The criteria the indexes did not already apply."""
     d = record.demographics
     patient = demographics_from_pid(record.pid, d)

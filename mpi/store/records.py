@@ -6,9 +6,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, delete, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, bindparam, delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import aliased
 
 from matching.normalise import normalise_name
 from matching.record import FIELDS, Record
@@ -35,6 +34,7 @@ __all__ = [
     "SEARCH_KEY_COLUMNS",
     "CrossReferences",
     "RecordRepository",
+    "RecordView",
     "fold_name",
     "record_columns",
 ]
@@ -65,6 +65,132 @@ def record_columns(record: Record) -> dict[str, Any]:
     values["family_key"] = fold_name(record.family_name)
     values["given_key"] = fold_name(record.given_name)
     return values
+
+
+def _xref_statement() -> Select[Any]:
+    """A record's status and its person's active records (built once: statements are cached)."""
+    own, own_domain = SourceRecordRow.__table__.alias("own"), IdentityDomainRow.__table__.alias()
+    link, other_link = LinkRow.__table__.alias("l1"), LinkRow.__table__.alias("l2")
+    other, other_domain = (
+        SourceRecordRow.__table__.alias("other"),
+        IdentityDomainRow.__table__.alias(),
+    )
+    active = RecordStatus.ACTIVE.value
+    return (
+        select(own.c.status, own.c.subsumed_by_id, link.c.person_id, other_domain.c.namespace,
+               other.c.source_id)
+        .select_from(own)
+        .join(own_domain, own_domain.c.id == own.c.domain_id)
+        .outerjoin(link, link.c.record_id == own.c.id)
+        .outerjoin(other_link, other_link.c.person_id == link.c.person_id)
+        .outerjoin(other, and_(other.c.id == other_link.c.record_id, other.c.status == active))
+        .outerjoin(other_domain, other_domain.c.id == other.c.domain_id)
+        .where(
+            own_domain.c.namespace == bindparam("namespace"),
+            own.c.source_id == bindparam("source_id"),
+        )
+    )  # fmt: skip
+
+
+_XREF = _xref_statement()
+
+
+_RECORDS = SourceRecordRow.__table__
+_ACTIVE = RecordStatus.ACTIVE.value
+
+_OWN_ID = (
+    select(_RECORDS.c.id)
+    .join(IdentityDomainRow.__table__, IdentityDomainRow.__table__.c.id == _RECORDS.c.domain_id)
+    .where(
+        IdentityDomainRow.__table__.c.namespace == bindparam("namespace"),
+        _RECORDS.c.source_id == bindparam("value"),
+        _RECORDS.c.status == _ACTIVE,
+    )
+)
+_CARRIED_ID = (
+    select(RecordIdentifier.__table__.c.record_id)
+    .join(_RECORDS, _RECORDS.c.id == RecordIdentifier.__table__.c.record_id)
+    .where(
+        RecordIdentifier.__table__.c.namespace == bindparam("namespace"),
+        RecordIdentifier.__table__.c.value == bindparam("value"),
+        _RECORDS.c.status == _ACTIVE,
+    )
+)
+_PERSON_REFS = (
+    select(
+        LinkRow.__table__.c.person_id, IdentityDomainRow.__table__.c.namespace, _RECORDS.c.source_id
+    )
+    .join(_RECORDS, _RECORDS.c.id == LinkRow.__table__.c.record_id)
+    .join(IdentityDomainRow.__table__, IdentityDomainRow.__table__.c.id == _RECORDS.c.domain_id)
+    .where(
+        LinkRow.__table__.c.person_id.in_(bindparam("persons", expanding=True)),
+        _RECORDS.c.status == _ACTIVE,
+    )
+    .order_by(IdentityDomainRow.__table__.c.namespace, _RECORDS.c.source_id)
+)
+_VIEWS = (
+    select(
+        _RECORDS.c.id,
+        _RECORDS.c.source_id,
+        _RECORDS.c.pid,
+        *(_RECORDS.c[name] for name in DEMOGRAPHIC_COLUMNS),
+        IdentityDomainRow.__table__.c.namespace,
+        LinkRow.__table__.c.person_id,
+    )
+    .join(IdentityDomainRow.__table__, IdentityDomainRow.__table__.c.id == _RECORDS.c.domain_id)
+    .outerjoin(LinkRow.__table__, LinkRow.__table__.c.record_id == _RECORDS.c.id)
+    .where(_RECORDS.c.id.in_(bindparam("pks", expanding=True)), _RECORDS.c.status == _ACTIVE)
+)
+_SEARCHES: dict[tuple[str, tuple[str, ...]], Select[Any]] = {}
+
+
+def _search_statement(dialect: str, shape: tuple[str, ...]) -> Select[Any]:
+    """The PDQ search statement for one shape of query (built once, then from the cache)."""
+    key = (dialect, shape)
+    cached = _SEARCHES.get(key)
+    if cached is not None:
+        return cached
+    c = _RECORDS.c
+    where: list[ColumnElement[bool]] = [c.status == _ACTIVE]
+    for name, column in (("family", c.family_key), ("given", c.given_key)):
+        if name in shape:
+            where.append(column == bindparam(name))
+        elif f"{name}*" in shape:
+            op = column.op("GLOB") if dialect == "sqlite" else column.like
+            where.append(op(bindparam(name)))
+    if "dob" in shape:
+        where.append(c.birth_date == bindparam("dob"))
+    if "dob-range" in shape:
+        where += [c.birth_date >= bindparam("dob"), c.birth_date < bindparam("dob_end")]
+    if "sex" in shape:
+        where.append(c.sex == bindparam("sex"))
+    if "domain" in shape:
+        where.append(c.domain_id == bindparam("domain"))
+    if "id-prefix" in shape:
+        where.append(c.source_id.like(bindparam("id_prefix"), escape="/"))
+    statement = select(c.id).where(*where)
+    if "within" in shape:
+        statement = statement.where(c.id.in_(bindparam("within", expanding=True)))
+    else:
+        statement = statement.order_by(c.id).limit(bindparam("limit"))
+    _SEARCHES[key] = statement
+    return statement
+
+
+@dataclass(frozen=True, slots=True)
+class RecordView:
+    """An active record as a query answer needs it: no timestamps, no carried ids.
+
+    Attributes:
+        pk, ref, enterprise_id, demographics: as in :class:`~mpi.domain.SourceRecord`.
+        pid: the whole PID as stored (JSON).
+    """
+
+    pk: int
+    ref: SourceRecordRef
+    enterprise_id: str | None
+    demographics: Record
+    pid: Mapping[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,29 +337,9 @@ class RecordRepository:
             ``None`` when no record has this domain and id (an unregistered domain
             included: the caller checks domains against its registry).
         """
-        own, link, other_link = aliased(SourceRecordRow), aliased(LinkRow), aliased(LinkRow)
-        other, own_domain, other_domain = (
-            aliased(SourceRecordRow),
-            aliased(IdentityDomainRow),
-            aliased(IdentityDomainRow),
-        )
-        active = RecordStatus.ACTIVE.value
-        query = (
-            select(
-                own.status,
-                own.subsumed_by_id,
-                link.person_id,
-                other_domain.namespace,
-                other.source_id,
-            )
-            .join(own_domain, own_domain.id == own.domain_id)
-            .outerjoin(link, link.record_id == own.id)
-            .outerjoin(other_link, other_link.person_id == link.person_id)
-            .outerjoin(other, and_(other.id == other_link.record_id, other.status == active))
-            .outerjoin(other_domain, other_domain.id == other.domain_id)
-            .where(own_domain.namespace == ref.domain, own.source_id == ref.id)
-        )
-        rows = self._ctx.session.execute(query).all()
+        rows = self._ctx.session.execute(
+            _XREF, {"namespace": ref.domain, "source_id": ref.id}
+        ).all()
         if not rows:
             return None
         status, subsumed_pk, person_pk = rows[0][0], rows[0][1], rows[0][2]
@@ -271,16 +377,7 @@ class RecordRepository:
         pks = {n: e for e in enterprise_ids if (n := parse_enterprise_id(e)) is not None}
         out: dict[str, list[SourceRecordRef]] = {e: [] for e in pks.values()}
         for chunk in _chunks(sorted(pks), 500):
-            rows = self._ctx.session.execute(
-                select(LinkRow.person_id, IdentityDomainRow.namespace, SourceRecordRow.source_id)
-                .join(SourceRecordRow, SourceRecordRow.id == LinkRow.record_id)
-                .join(IdentityDomainRow, IdentityDomainRow.id == SourceRecordRow.domain_id)
-                .where(
-                    LinkRow.person_id.in_(chunk),
-                    SourceRecordRow.status == RecordStatus.ACTIVE.value,
-                )
-                .order_by(IdentityDomainRow.namespace, SourceRecordRow.source_id)
-            )
+            rows = self._ctx.session.execute(_PERSON_REFS, {"persons": list(chunk)})
             for person, ns, sid in rows:
                 out[pks[person]].append(SourceRecordRef(ns, sid))
         return out
@@ -334,49 +431,80 @@ class RecordRepository:
         to records already found by another index (a phone's blocking key, a
         mother's id); ``domain`` to the records of one domain, and ``id_prefix``
         (with ``domain``) to its ids starting so (a wildcard id search).
+        Statements are built once per shape of query and then reused.
 
         Raises:
             UnknownDomain: ``domain`` is not registered.
         """
-        plain = RecordQuery(query.family_name, query.given_name, query.birth_date, query.sex)
-        where = self._criteria(plain)
+        shape: list[str] = []
+        params: dict[str, Any] = {"limit": limit}
+        for name, value in (("family", query.family_name), ("given", query.given_name)):
+            if value:
+                folded = fold_name(value.rstrip("*")) or ""
+                if value.endswith("*"):
+                    shape.append(f"{name}*")
+                    params[name] = folded + ("*" if self._dialect() == "sqlite" else "%")
+                else:
+                    shape.append(name)
+                    params[name] = folded
+        if query.birth_date:
+            digits = query.birth_date
+            if len(digits) >= 8 or not digits.isdigit():
+                shape.append("dob")
+                params["dob"] = digits
+            else:
+                shape.append("dob-range")
+                params["dob"], params["dob_end"] = digits, str(int(digits) + 1).zfill(len(digits))
+        if query.sex:
+            shape.append("sex")
+            params["sex"] = query.sex
         if domain is not None:
-            where.append(SourceRecordRow.domain_id == self._ctx.domain_id(domain))
+            shape.append("domain")
+            params["domain"] = self._ctx.domain_id(domain)
             if id_prefix:
-                where.append(SourceRecordRow.source_id.startswith(id_prefix, autoescape=True))
+                shape.append("id-prefix")
+                escaped = id_prefix.replace("/", "//").replace("%", "/%").replace("_", "/_")
+                params["id_prefix"] = escaped + "%"
         allowed: list[int] | None = None if within is None else list(dict.fromkeys(within))
         if query.identifier is not None:
-            by_id = self.identifier_pks(query.identifier)
-            allowed = by_id if allowed is None else [pk for pk in allowed if pk in set(by_id)]
-        base = select(SourceRecordRow.id).where(*where)
+            by_id = set(self.identifier_pks(query.identifier))
+            allowed = sorted(by_id) if allowed is None else [pk for pk in allowed if pk in by_id]
+        if allowed is not None:
+            shape.append("within")
+        statement = _search_statement(self._dialect(), tuple(shape))
         if allowed is None:
-            return list(self._ctx.session.scalars(base.order_by(SourceRecordRow.id).limit(limit)))
+            return list(self._ctx.session.scalars(statement, params))
         found: list[int] = []
         for chunk in _chunks(sorted(allowed), 500):
-            found.extend(self._ctx.session.scalars(base.where(SourceRecordRow.id.in_(chunk))))
+            found.extend(self._ctx.session.scalars(statement, {**params, "within": list(chunk)}))
         return sorted(found)[:limit]
 
     def identifier_pks(self, ref: SourceRecordRef) -> list[int]:
         """Keys of the active records whose own id, or a carried id, is ``ref``."""
-        own = self._ctx.session.scalars(
-            select(SourceRecordRow.id)
-            .join(IdentityDomainRow, IdentityDomainRow.id == SourceRecordRow.domain_id)
-            .where(
-                IdentityDomainRow.namespace == ref.domain,
-                SourceRecordRow.source_id == ref.id,
-                SourceRecordRow.status == RecordStatus.ACTIVE.value,
-            )
-        )
-        carried = self._ctx.session.scalars(
-            select(RecordIdentifier.record_id)
-            .join(SourceRecordRow, SourceRecordRow.id == RecordIdentifier.record_id)
-            .where(
-                RecordIdentifier.namespace == ref.domain,
-                RecordIdentifier.value == ref.id,
-                SourceRecordRow.status == RecordStatus.ACTIVE.value,
-            )
-        )
+        params = {"namespace": ref.domain, "value": ref.id}
+        own = self._ctx.session.scalars(_OWN_ID, params)
+        carried = self._ctx.session.scalars(_CARRIED_ID, params)
         return sorted({*own, *carried})
+
+    def views(self, pks: Iterable[int]) -> list[RecordView]:
+        """The active records with these keys, light (one statement per 500), in the order given."""
+        wanted = list(dict.fromkeys(pks))
+        by_pk: dict[int, RecordView] = {}
+        for chunk in _chunks(wanted, 500):
+            for row in self._ctx.session.execute(_VIEWS, {"pks": list(chunk)}):
+                values = {name: row._mapping[name] for name in DEMOGRAPHIC_COLUMNS}
+                ref = SourceRecordRef(row.namespace, row.source_id)
+                by_pk[row.id] = RecordView(
+                    pk=row.id,
+                    ref=ref,
+                    enterprise_id=enterprise_id(row.person_id) if row.person_id else None,
+                    demographics=Record(record_id=str(ref), **values),
+                    pid=row.pid if isinstance(row.pid, dict) else {},
+                )
+        return [by_pk[pk] for pk in wanted if pk in by_pk]
+
+    def _dialect(self) -> str:
+        return self._ctx.session.get_bind().dialect.name
 
     def count(self, query: RecordQuery) -> int:
         """How many active records :meth:`search` would find in all."""
