@@ -6,8 +6,7 @@ One process, one event loop:
   :class:`~mpi.mllp.Router` whose handlers (synchronous, database-bound) run
   in a bounded thread pool;
 * :class:`~mpi.notify.Notifier` delivers the ITI-10 outbox;
-* uvicorn serves the HTTP app (``mpi.api.create_app(context)``; a minimal app
-  with ``GET /health`` only while that package is missing) inside the same loop.
+* uvicorn serves the HTTP app (``mpi.api.create_app(context)``) inside the same loop.
 
 Start-up opens and migrates the database (:func:`mpi.service.context.open_context`)
 before anything listens. On first start with no ``[[api.token]]`` configured
@@ -19,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import logging
 import signal
 import sys
@@ -29,14 +27,17 @@ from typing import Any, TextIO
 
 import uvicorn
 
+from mpi.api import create_app
 from mpi.domain import Role
 from mpi.mllp import MessageHandler, MllpServer, Router, SerializedHandler, ServerIdentity
 from mpi.notify import Notifier
 from mpi.service.context import ServiceContext, open_context
+from mpi.service.feed import FeedHandler
+from mpi.service.query_handlers import PdqQueryHandler, PixQueryHandler
 from mpi.settings import Settings
 from mpi.store import UnitOfWork
 
-__all__ = ["Serve", "ServeOptions", "build_router", "health_app", "http_app", "run_server"]
+__all__ = ["Serve", "ServeOptions", "build_router", "ensure_admin_token", "run_server"]
 
 log = logging.getLogger(__name__)
 
@@ -65,74 +66,19 @@ class ServeOptions:
 # -- wiring --------------------------------------------------------------------------------------
 
 
-def _optional(module: str, name: str) -> Any:
-    """``module.name`` if the module exists yet (other helpers' parts land over time)."""
-    try:
-        return getattr(importlib.import_module(module), name, None)
-    except ModuleNotFoundError as e:
-        if e.name is not None and module.startswith(e.name):
-            return None
-        raise
-
-
 def build_router(context: ServiceContext) -> Router:
     """The router with the feed (ITI-8), PIX (ITI-9) and PDQ (ITI-21) handlers."""
-    handlers: dict[str, MessageHandler | None] = {}
-    for key, module, name in (
-        ("feed", "mpi.service.feed", "FeedHandler"),
-        ("pix", "mpi.service.query_handlers", "PixQueryHandler"),
-        ("pdq", "mpi.service.query_handlers", "PdqQueryHandler"),
-    ):
-        cls = _optional(module, name)
-        if cls is None:
-            log.warning("%s.%s is not available: its messages are answered AR", module, name)
-        handlers[key] = cls(context) if cls is not None else None
-    feed = handlers["feed"]
-    if feed is not None and context.store.engine.dialect.name == "sqlite":
+    feed: MessageHandler = FeedHandler(context)
+    if context.store.engine.dialect.name == "sqlite":
         # One writer at a time on SQLite: hand the write lock over without busy-waiting.
-        handlers["feed"] = SerializedHandler(feed)
+        feed = SerializedHandler(feed)
     server = context.settings.server
-    identity = ServerIdentity(server.receiving_application, server.receiving_facility)
-    return Router(identity, **handlers)
-
-
-def health_app(context: ServiceContext) -> Any:
-    """A minimal HTTP app with only ``GET /health`` (liveness and a database round trip)."""
-    from fastapi import FastAPI
-    from fastapi.responses import JSONResponse
-
-    app = FastAPI(title="MPI", summary="Master Patient Index (HTTP API not installed)")
-
-    @app.get("/health")
-    def health() -> JSONResponse:
-        problem = database_problem(context)
-        if problem is None:
-            return JSONResponse({"status": "ok", "database": "ok"})
-        return JSONResponse({"status": "error", "database": problem}, status_code=503)
-
-    return app
-
-
-def database_problem(context: ServiceContext) -> str | None:
-    """``None`` when the index database answers and holds its schema, else what is wrong."""
-    namespace = context.settings.enterprise.namespace
-    try:
-        with context.store.unit_of_work(readonly=True) as uow:
-            found = uow.domains.get(namespace)
-    except Exception as e:  # any failure is a health answer, not a crash
-        return f"{type(e).__name__}: {e}"
-    if found is None:
-        return f"enterprise domain {namespace!r} is missing: the schema is not initialised"
-    return None
-
-
-def http_app(context: ServiceContext) -> Any:
-    """``mpi.api.create_app(context)``, or :func:`health_app` until the API package exists."""
-    create_app = _optional("mpi.api", "create_app")
-    if create_app is None:
-        log.warning("mpi.api is not available: serving GET /health only")
-        return health_app(context)
-    return create_app(context)
+    return Router(
+        ServerIdentity(server.receiving_application, server.receiving_facility),
+        feed=feed,
+        pix=PixQueryHandler(context),
+        pdq=PdqQueryHandler(context),
+    )
 
 
 def ensure_admin_token(context: ServiceContext) -> str | None:
@@ -169,7 +115,7 @@ class Serve:
     Args:
         context: the open service context (store migrated).
         options: ports and limits.
-        app: the HTTP app (default: :func:`http_app`).
+        app: the HTTP app (default: :func:`mpi.api.create_app`).
     """
 
     def __init__(self, context: ServiceContext, options: ServeOptions, *, app: Any = None) -> None:
@@ -189,7 +135,7 @@ class Serve:
             context.store, settings.subscribers, poll_interval=options.notify_interval
         )
         config = uvicorn.Config(
-            app if app is not None else http_app(context),
+            app if app is not None else create_app(context),
             host=options.host,
             port=options.http_port,
             log_level="warning",

@@ -20,7 +20,7 @@ from hl7.messages import read_header_lenient
 from hl7.mllp import FrameDecoder, frame, send
 from hl7.responses import build_ack
 from mpi.domain import Role
-from mpi.serve import Serve, ServeOptions, database_problem, health_app
+from mpi.serve import Serve, ServeOptions
 from mpi.service.context import open_context
 from mpi.settings import load_settings
 from mpi.store import Store
@@ -225,20 +225,3 @@ async def test_serve_in_process_answers_and_stops(db_url: str) -> None:
         await asyncio.wait_for(task, 30)
         context.store.dispose()
     assert serve.mllp.stats.messages == 1
-
-
-async def test_health_reports_a_broken_database(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'h.db'}"
-    settings = load_settings(None, overrides={"database.url": url}, environ={})
-    context = open_context(settings)
-    app = health_app(context)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-        assert (await client.get("/health")).json() == {"status": "ok", "database": "ok"}
-        context.store.dispose()
-        (tmp_path / "h.db").unlink()
-        (tmp_path / "h.db").mkdir()  # the database file is gone and cannot be recreated
-        broken = await client.get("/health")
-    assert broken.status_code == 503
-    assert broken.json()["status"] == "error"
-    assert database_problem(context) is not None
