@@ -109,7 +109,7 @@ class _Plan:
     order: npt.NDArray[np.int64]  # positions into the new frame, grouped by person
     person: npt.NDArray[np.int64]  # per new record (write order): existing person code or -1-k
     score: npt.NDArray[np.float64]  # per new record (write order): link score
-    keys: list[list[str]]  # per new record (write order): its blocking keys
+    keys: BlockKeys  # of the new records, by position in write order
     reviews: list[tuple[str, str, float, dict[str, Any]]]  # record ids, probability, fields
     new_persons: int
 
@@ -432,11 +432,33 @@ def _reviews(
     return out
 
 
-def block_keys(prepared: PreparedFrame, rules: Sequence[BlockingRule]) -> list[list[str]]:
+@dataclass(frozen=True, slots=True)
+class BlockKeys:
+    """Blocking keys of many records: ``record[k]`` (a position) has key ``key[k]``.
+
+    Sorted by record position, so the keys of a range of records are one slice.
+    """
+
+    record: npt.NDArray[np.int64]
+    key: npt.NDArray[np.object_]
+
+    def of(self, position: int) -> list[str]:
+        """The keys of one record."""
+        lo, hi = np.searchsorted(self.record, [position, position + 1])
+        return [str(k) for k in self.key[lo:hi]]
+
+    def slice(self, start: int, end: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.object_]]:
+        """The (position, key) pairs of the records ``start <= position < end``."""
+        lo, hi = np.searchsorted(self.record, [start, end])
+        return self.record[lo:hi], self.key[lo:hi]
+
+
+def block_keys(prepared: PreparedFrame, rules: Sequence[BlockingRule]) -> BlockKeys:
     """Each record's blocking keys, as :meth:`ScalarMatcher.blocking_keys
     <matching.scalar.ScalarMatcher.blocking_keys>` gives them, computed per column at once."""
     n = len(prepared)
-    keys: list[list[str]] = [[] for _ in range(n)]
+    positions: list[npt.NDArray[np.int64]] = []
+    values: list[npt.NDArray[np.object_]] = []
     for rule in rules:
         columns = [prepared.strings(c) for c in rule.columns]
         present = np.ones(n, dtype=bool)
@@ -445,16 +467,35 @@ def block_keys(prepared: PreparedFrame, rules: Sequence[BlockingRule]) -> list[l
         rows = np.flatnonzero(present)
         if not len(rows):
             continue
-        joined = pd.Series(columns[0][rows], dtype=object).astype(str)
+        # Element-wise concatenation of Python strings in object arrays.
+        joined = np.full(len(rows), rule.name + ":", dtype=object) + columns[0][rows]
         for col in columns[1:]:
-            joined = joined + "|" + pd.Series(col[rows], dtype=object).astype(str)
-        prefix = rule.name + ":"
-        for i, value in zip(rows.tolist(), joined.tolist(), strict=True):
-            keys[i].append(prefix + value)
-    return keys
+            joined = joined + "|" + col[rows]
+        positions.append(rows.astype(np.int64))
+        values.append(joined)
+    if not positions:
+        return BlockKeys(np.empty(0, dtype=np.int64), np.empty(0, dtype=object))
+    record = np.concatenate(positions)
+    order = np.argsort(record, kind="stable")
+    return BlockKeys(record[order], np.concatenate(values)[order])
 
 
 # -- writing --------------------------------------------------------------------------------------
+
+
+def _key_rows(
+    keys: BlockKeys, start: int, end: int, todo: list[int], pks: list[int]
+) -> list[tuple[int, str]]:
+    """``(record key, blocking key)`` rows of a batch, sorted by blocking key: the key
+    index then grows at few places at once (much faster on SQLite)."""
+    pk_of = np.full(end - start, -1, dtype=np.int64)
+    pk_of[np.asarray(todo, dtype=np.int64) - start] = pks
+    positions, values = keys.slice(start, end)
+    record_pks = pk_of[positions - start]
+    keep = record_pks >= 0
+    record_pks, values = record_pks[keep], values[keep]
+    order = np.argsort(values, kind="stable")
+    return list(zip(record_pks[order].tolist(), values[order].tolist(), strict=True))
 
 
 def _batches(plan: _Plan, size: int) -> Iterator[tuple[int, int]]:
@@ -537,12 +578,7 @@ def _write_batch(
         return _Written(set(), {})
     new = [NewSourceRecord(SourceRecordRef(domain, mrns[i]), records[i], {}) for i in todo]
     pks = uow.bulk.insert_records(new)
-    # Sorted by key: the key index then grows at few places at once (much faster on SQLite).
-    key_rows = sorted(
-        ((pk, key) for pk, i in zip(pks, todo, strict=True) for key in plan.keys[i]),
-        key=lambda row: row[1],
-    )
-    uow.bulk.insert_blocking_keys(key_rows)
+    uow.bulk.insert_blocking_keys(_key_rows(plan.keys, start, end, todo, pks))
     codes = plan.person[todo]
     orphans = sorted({int(c) for c in codes if c < 0}, reverse=True)
     created = dict(zip(orphans, uow.bulk.create_persons(len(orphans)), strict=True))
