@@ -239,8 +239,9 @@ def pdqm(
             )
         hits = services.pdq.search(criteria)
     except InvalidQuery as e:
-        code = "too-costly" if e.kind == "too-broad" else "invalid"
-        return _outcome(400, code, str(e))
+        if e.kind == "too-broad":
+            return _outcome(400, "too-costly", f"search is too broad: {e.rule}")
+        return _outcome(400, "invalid", str(e))
     except NotFound as e:  # an identifier system that is no known domain
         return _outcome(400, "code-invalid", str(e))
     hits = [h for h in hits if h.enterprise_id is not None]
