@@ -21,6 +21,7 @@ import contextlib
 import logging
 import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TextIO
@@ -66,12 +67,16 @@ class ServeOptions:
 # -- wiring --------------------------------------------------------------------------------------
 
 
-def build_router(context: ServiceContext) -> Router:
-    """The router with the feed (ITI-8), PIX (ITI-9) and PDQ (ITI-21) handlers."""
+def build_router(context: ServiceContext, write_lock: threading.Lock | None = None) -> Router:
+    """The router with the feed (ITI-8), PIX (ITI-9) and PDQ (ITI-21) handlers.
+
+    Args:
+        context: the service context.
+        write_lock: serialise the feed's transactions on this lock (SQLite).
+    """
     feed: MessageHandler = FeedHandler(context)
-    if context.store.engine.dialect.name == "sqlite":
-        # One writer at a time on SQLite: hand the write lock over without busy-waiting.
-        feed = SerializedHandler(feed)
+    if write_lock is not None:
+        feed = SerializedHandler(feed, write_lock)
     server = context.settings.server
     return Router(
         ServerIdentity(server.receiving_application, server.receiving_facility),
@@ -122,8 +127,11 @@ class Serve:
         self.context = context
         self.options = options
         settings = context.settings
+        # SQLite has one writer at a time: the feed and the notifier take turns on one lock
+        # instead of racing for BEGIN IMMEDIATE (SQLite's busy handler sleeps, the tail grows).
+        write_lock = threading.Lock() if context.store.engine.dialect.name == "sqlite" else None
         self.mllp = MllpServer(
-            build_router(context),
+            build_router(context, write_lock),
             options.host,
             options.mllp_port,
             max_message_bytes=settings.mllp.max_message_bytes,
@@ -132,7 +140,10 @@ class Serve:
             grace=options.grace,
         )
         self.notifier = Notifier(
-            context.store, settings.subscribers, poll_interval=options.notify_interval
+            context.store,
+            settings.subscribers,
+            poll_interval=options.notify_interval,
+            write_lock=write_lock,
         )
         config = uvicorn.Config(
             app if app is not None else create_app(context),

@@ -98,11 +98,13 @@ class SerializedHandler:
 
     Args:
         handler: the handler to protect.
+        lock: the lock to take (share one with every other writer of the
+            process, e.g. the ITI-10 notifier); a new one by default.
     """
 
-    def __init__(self, handler: MessageHandler) -> None:
+    def __init__(self, handler: MessageHandler, lock: threading.Lock | None = None) -> None:
         self.handler = handler
-        self._lock = threading.Lock()
+        self._lock = lock or threading.Lock()
 
     def handle(self, request: Request, raw: bytes) -> bytes:
         """``handler.handle`` under the lock."""

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -92,6 +93,8 @@ class Notifier:
         retry: the backoff policy.
         clock: the current time (default: the store's clock).
         connect: makes the connection to a subscriber (tests may pass a double).
+        write_lock: taken around every outbox update, shared with the other writers
+            of the process on SQLite (one writer at a time, no busy-waiting).
     """
 
     def __init__(
@@ -105,6 +108,7 @@ class Notifier:
         retry: RetryPolicy | None = None,
         clock: Callable[[], datetime] | None = None,
         connect: Connect | None = None,
+        write_lock: threading.Lock | None = None,
     ) -> None:
         self.store = store
         self.subscribers = {s.system: s for s in subscribers}
@@ -115,6 +119,7 @@ class Notifier:
         self.clock = clock or store.clock
         self.stats = DispatchStats()
         self._connect = connect or self._default_connect
+        self._write_lock = write_lock
         self._connections: dict[SourceSystem, SubscriberConnection] = {}
         self._wake = asyncio.Event()
         self._stopping = False
@@ -256,9 +261,16 @@ class Notifier:
         )
         await self._mark(lambda uow: uow.outbox.mark_failed(message.id, error, retry_at=None))
 
+    def _run_locked(self, work: Callable[..., object]) -> None:
+        if self._write_lock is None:
+            self.store.run(work)
+            return
+        with self._write_lock:
+            self.store.run(work)
+
     async def _mark(self, work: Callable[..., object]) -> None:
         try:
-            await asyncio.to_thread(self.store.run, work)
+            await asyncio.to_thread(self._run_locked, work)
         except InvalidState as e:
             # Another notifier (a second process) finished it first: nothing to do.
             log.info("ITI-10: %s", e)

@@ -302,3 +302,29 @@ async def test_run_loop_delivers_and_stops(store: Store, subscriber: FakeSubscri
             break
         await asyncio.sleep(0.05)
     assert outbox(store) == [("LIVE-1", OutboxStatus.ACKED, 1)]
+
+
+async def test_outbox_updates_take_the_shared_write_lock(
+    clocked_store: Store, subscriber: FakeSubscriber
+) -> None:
+    import threading
+
+    lock = threading.Lock()
+    enqueue(clocked_store, control_id="L-1")
+    n = notifier(clocked_store, subscriber.port, write_lock=lock)
+    lock.acquire()
+    try:
+        task = asyncio.create_task(n.dispatch_once())
+        for _ in range(100):
+            if subscriber.received:
+                break
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.2)
+        assert subscriber.received  # sent, but the ACK cannot be recorded yet
+        assert not task.done()
+        assert outbox(clocked_store) == [("L-1", OutboxStatus.PENDING, 0)]
+    finally:
+        lock.release()
+    assert await asyncio.wait_for(task, 5) == 1
+    await n.close()
+    assert outbox(clocked_store) == [("L-1", OutboxStatus.ACKED, 1)]
