@@ -12,13 +12,28 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from matching.blocking import candidate_pairs
 from matching.comparison import PairContext, compare_all
 from matching.em import count_patterns, expectation_maximisation
 from matching.model import Model
 from matching.prepare import PreparedFrame
-from matching.settings import MatchSettings
+from matching.settings import BlockingRule, MatchSettings
 
-__all__ = ["estimate_u", "random_pairs", "term_frequencies", "train"]
+__all__ = ["estimate_u", "random_pairs", "term_frequencies", "train", "training_pairs"]
+
+# Loose rules whose pairs join the candidates for EM only (never scored). Tight
+# blocking leaves EM few non-matches but those that agree on what the rules
+# demanded (names, date parts): EM then reads "street differs" as a sign of a
+# non-match and "given name differs" as common among matches. Pairs that share
+# only a name sound or a birth year restore the everyday non-match.
+LOOSE_RULES: tuple[BlockingRule, ...] = (
+    BlockingRule("loose_names", ("given_sdx", "family_sdx")),
+    BlockingRule("loose_given_year", ("given_sdx", "dob_y")),
+    BlockingRule("loose_given_street", ("given_init", "street")),
+)
+# About this many records are sampled for EM: enough for stable estimates, few
+# enough that the training pairs stay around a million at any data size.
+TRAINING_SAMPLE = 200_000
 
 IntArray = npt.NDArray[np.int64]
 
@@ -82,6 +97,53 @@ def term_frequencies(
     return tables, defaults
 
 
+def _training_sample(frame: PreparedFrame, seed: int) -> IntArray:
+    """Records EM learns from: all of a small data set, else a share chosen by key.
+
+    Records are chosen by the hash of their family name's sound or of their
+    birth date, so a matching pair is kept whole unless it disagrees on both,
+    and a sample of a big data set looks like a small data set in full.
+    """
+    n = len(frame)
+    share = int(np.ceil(2 * n / TRAINING_SAMPLE))
+    if share <= 1:
+        return np.arange(n, dtype=np.int64)
+    salt = seed % share
+    keep = np.zeros(n, dtype=bool)
+    for column in ("family_sdx", "dob"):
+        codes = frame.codes[column].astype(np.int64)
+        keep |= (codes >= 0) & ((codes * 2654435761 + salt) % share == 0)
+    return np.flatnonzero(keep).astype(np.int64)
+
+
+def training_pairs(
+    frame: PreparedFrame,
+    left: IntArray,
+    right: IntArray,
+    *,
+    seed: int,
+    sides: npt.NDArray[np.int8] | None = None,
+) -> tuple[npt.NDArray[np.bool_], IntArray, IntArray]:
+    """The pairs EM learns from: candidates among a sample of records, plus loose pairs.
+
+    Returns:
+        which candidates are used, and the loose pairs (left, right).
+    """
+    n = len(frame)
+    sample = _training_sample(frame, seed)
+    chosen = np.zeros(n, dtype=bool)
+    chosen[sample] = True
+    inside = chosen[left] & chosen[right]
+    c_left, c_right = left[inside], right[inside]
+    sub = frame.take(sample)
+    sub_sides = None if sides is None else sides[sample]
+    a, b = candidate_pairs(sub, LOOSE_RULES, max_block_size=400, window=40, sides=sub_sides)
+    a, b = sample[a], sample[b]
+    known = np.minimum(c_left, c_right) * n + np.maximum(c_left, c_right)
+    fresh = ~np.isin(np.minimum(a, b) * n + np.maximum(a, b), known)
+    return inside, a[fresh], b[fresh]
+
+
 def _initial_m(size: int, neutral: tuple[int, ...]) -> npt.NDArray[np.float64]:
     m = np.array([0.0] + [0.9 * 0.5**k for k in range(size - 1)])
     m[-1] = 0.02
@@ -115,17 +177,23 @@ def train(
     n = len(frame)
     u_left, u_right = random_pairs(n, random_pair_count, seed, sides)
     u_random = estimate_u(frame, settings, u_left, u_right)
-    patterns, counts = count_patterns(gamma)
+    used, x_left, x_right = training_pairs(frame, left, right, seed=seed, sides=sides)
+    c_gamma = gamma[used]
+    x_gamma = compare_all(settings.comparisons, PairContext(frame, x_left, x_right))
+    patterns, counts = count_patterns(np.concatenate([c_gamma, x_gamma]))
     sizes = [c.size for c in settings.comparisons]
     neutral = [c.neutral_levels() for c in settings.comparisons]
     m0 = [_initial_m(size, nl) for size, nl in zip(sizes, neutral, strict=True)]
-    pairs = max(len(left), 1)
+    pairs = max(len(c_gamma) + len(x_left), 1)
     share0 = min(0.5, max(n / 2.0 / pairs, 1e-4))
     em = expectation_maximisation(patterns, counts, sizes, neutral, m0, u_random, share0)
     total_pairs = (
         n * (n - 1) / 2 if sides is None else float((sides == 0).sum()) * float((sides == 1).sum())
     )
-    prior = min(max(em.match_share * len(left) / max(total_pairs, 1.0), 1e-12), 0.5)
+    # The prior: matches expected among the candidates (the loose pairs are a
+    # sample and hold few), over all pairs.
+    expected = float(_posterior(gamma, em.m, em.u, em.match_share).sum())
+    prior = min(max(expected / max(total_pairs, 1.0), 1e-12), 0.5)
     tf, tf_default = term_frequencies(frame, settings)
     return Model(
         settings=settings,
@@ -137,9 +205,25 @@ def train(
         trained_on={
             "records": n,
             "candidate_pairs": len(left),
+            "em_candidate_pairs": len(c_gamma),
+            "em_loose_pairs": len(x_left),
             "random_pairs": len(u_left),
             "em_iterations": em.iterations,
             "em_converged": em.converged,
             "em_match_share": em.match_share,
         },
     )
+
+
+def _posterior(
+    gamma: npt.NDArray[np.int8],
+    m: tuple[npt.NDArray[np.float64], ...],
+    u: tuple[npt.NDArray[np.float64], ...],
+    share: float,
+) -> npt.NDArray[np.float64]:
+    """Each pair's probability of being a match under EM's estimates."""
+    patterns, counts = count_patterns(gamma)
+    logit = np.full(len(patterns), np.log(share) - np.log1p(-share))
+    for k in range(patterns.shape[1] if len(patterns) else 0):
+        logit += np.log(m[k][patterns[:, k]]) - np.log(u[k][patterns[:, k]])
+    return np.asarray(counts / (1.0 + np.exp(-np.clip(logit, -700, 700))), dtype=np.float64)
