@@ -27,6 +27,7 @@ matched against the load's not-yet-written records.
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -131,6 +132,26 @@ def load_file(
         UnknownDomain: ``domain`` is not configured (or is the enterprise domain).
     """
     started = time.perf_counter()
+    # Millions of small objects and no reference cycles: the cyclic collector would
+    # only rescan them again and again.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _load(ctx, path, domain, invalid, batch_size, say, started)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _load(
+    ctx: ServiceContext,
+    path: Path,
+    domain: str,
+    invalid: InvalidValues,
+    batch_size: int,
+    say: Say,
+    started: float,
+) -> LoadSummary:
     say(f"reading {path}")
     table = read_table(path, None, invalid)
     for warning in table.warnings:
@@ -494,7 +515,8 @@ def _key_rows(
     record_pks = pk_of[positions - start]
     keep = record_pks >= 0
     record_pks, values = record_pks[keep], values[keep]
-    order = np.argsort(values, kind="stable")
+    # A fixed-width unicode copy sorts in C (an object array compares through Python).
+    order = np.argsort(values.astype(str), kind="stable")
     return list(zip(record_pks[order].tolist(), values[order].tolist(), strict=True))
 
 
@@ -582,7 +604,7 @@ def _write_batch(
     codes = plan.person[todo]
     orphans = sorted({int(c) for c in codes if c < 0}, reverse=True)
     created = dict(zip(orphans, uow.bulk.create_persons(len(orphans)), strict=True))
-    targets = [eids[int(c)] if c >= 0 else created[int(c)] for c in codes]
+    targets = [eids[c] if c >= 0 else created[c] for c in codes.tolist()]
     uow.bulk.insert_links(
         BulkLink(pk, eid, float(plan.score[i]), LinkMethod.AUTO)
         for pk, eid, i in zip(pks, targets, todo, strict=True)
