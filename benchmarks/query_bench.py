@@ -11,7 +11,8 @@ and fires queries from concurrent MLLP connections:
   person (``RCP-2`` 10).
 
 Each answer is checked (AA and OK). Prints one row per backend and query kind:
-backend, persons, queries, q/s, p50 and p99 latency in ms, errors. Seeded and
+backend, persons, kind, connections, queries, q/s, p50 and p99 latency in
+ms, errors. Seeded and
 reproducible; a loaded database is kept in ``--workdir`` (SQLite) or as
 ``mpi_query_bench_<N>`` (PostgreSQL) and reused by the next run with the same N.
 Blocking keys are not loaded: neither query uses them.
@@ -44,18 +45,18 @@ from sqlalchemy.engine import make_url
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from hl7.codec import decode  # noqa: E402
-from hl7.mllp import FrameDecoder, frame  # noqa: E402
-from hl7.model import (  # noqa: E402
+from hl7.codec import decode
+from hl7.mllp import FrameDecoder, frame
+from hl7.model import (
     Address,
     AssigningAuthority,
     Identifier,
     PatientDemographics,
     PersonName,
 )
-from mpi.domain import LinkMethod, NewSourceRecord, PersonStatus, SourceRecordRef  # noqa: E402
-from mpi.settings import DatabaseSettings, DomainSettings, EnterpriseSettings, Settings  # noqa: E402
-from mpi.store import BulkLink, Store  # noqa: E402
+from mpi.domain import LinkMethod, NewSourceRecord, PersonStatus, SourceRecordRef
+from mpi.settings import DatabaseSettings, DomainSettings, EnterpriseSettings, Settings
+from mpi.store import BulkLink, Store
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "MPI_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -137,9 +138,14 @@ def load(store: Store, people: Sequence[Person]) -> None:
         with store.unit_of_work() as uow:
             eids = uow.bulk.create_persons(len(chunk))
             records = [_record("NORTHGEN", f"NG{i}", p) for i, p in chunk]
-            twins = [(k, _record("RIVERCL", f"RC{i}", p)) for k, (i, p) in enumerate(chunk) if i % 2 == 0]
+            twins = [
+                (k, _record("RIVERCL", f"RC{i}", p)) for k, (i, p) in enumerate(chunk) if i % 2 == 0
+            ]
             pks = uow.bulk.insert_records(records + [r for _, r in twins])
-            links = [BulkLink(pk, eids[k], 1.0, LinkMethod.AUTO) for k, pk in enumerate(pks[: len(records)])]
+            links = [
+                BulkLink(pk, eids[k], 1.0, LinkMethod.AUTO)
+                for k, pk in enumerate(pks[: len(records)])
+            ]
             links += [
                 BulkLink(pk, eids[k], 1.0, LinkMethod.AUTO)
                 for (k, _), pk in zip(twins, pks[len(records) :], strict=True)
@@ -309,21 +315,23 @@ def run(args: argparse.Namespace) -> list[dict[str, object]]:
         try:
             for kind, messages in kinds.items():
                 warm = max(20, len(messages) // 20)
-                asyncio.run(fire(port, messages[:warm], args.connections))
-                result, seconds = asyncio.run(fire(port, messages, args.connections))
-                rows.append(
-                    {
-                        "backend": backend,
-                        "persons": args.persons,
-                        "kind": kind,
-                        "queries": len(messages),
-                        "q/s": len(messages) / seconds,
-                        "p50 ms": statistics.median(result.latencies) * 1000,
-                        "p99 ms": _ms(result.latencies, 0.99),
-                        "errors": result.errors,
-                    }
-                )
-                print_row(rows[-1])
+                asyncio.run(fire(port, messages[:warm], max(args.connections)))
+                for connections in args.connections:
+                    result, seconds = asyncio.run(fire(port, messages, connections))
+                    rows.append(
+                        {
+                            "backend": backend,
+                            "persons": args.persons,
+                            "kind": kind,
+                            "conns": connections,
+                            "queries": len(messages),
+                            "q/s": len(messages) / seconds,
+                            "p50 ms": statistics.median(result.latencies) * 1000,
+                            "p99 ms": _ms(result.latencies, 0.99),
+                            "errors": result.errors,
+                        }
+                    )
+                    print_row(rows[-1])
         finally:
             proc.send_signal(signal.SIGTERM)
             try:
@@ -334,12 +342,16 @@ def run(args: argparse.Namespace) -> list[dict[str, object]]:
     return rows
 
 
-HEADER = f"{'backend':<11}{'persons':>10}  {'kind':<5}{'queries':>8}{'q/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}"
+HEADER = (
+    f"{'backend':<11}{'persons':>10}  {'kind':<5}{'conns':>6}{'queries':>8}{'q/s':>9}"
+    f"{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}"
+)
 
 
 def print_row(row: dict[str, object]) -> None:
     print(
-        f"{row['backend']:<11}{row['persons']:>10,}  {row['kind']:<5}{row['queries']:>8}"
+        f"{row['backend']:<11}{row['persons']:>10,}  {row['kind']:<5}{row['conns']:>6}"
+        f"{row['queries']:>8}"
         f"{row['q/s']:>9.0f}{row['p50 ms']:>9.2f}{row['p99 ms']:>9.2f}{row['errors']:>8}",
         flush=True,
     )
@@ -354,7 +366,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     server.add_argument("--workers", type=int, default=8)
     parser.add_argument("--persons", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=2000, help="per query kind")
-    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument(
+        "--connections",
+        type=lambda text: [int(x) for x in text.split(",")],
+        default=[1, 8],
+        help="concurrent MLLP connections, one run each (comma-separated)",
+    )
     parser.add_argument("--workers", type=int, default=8, help="server worker threads")
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--seed", type=int, default=7)

@@ -214,7 +214,7 @@ class PdqService:
             InvalidQuery: a malformed or unsupported criterion, or a query too broad.
         """
         wanted = self.cache.requested(requested)
-        with self._context.store.unit_of_work(readonly=True) as uow:
+        with self._context.store.unit_of_work(readonly=True, snapshot=False) as uow:
             pks = self._exact_pks(uow, criteria)
             records = [r for r in uow.records.views(pks) if _passes(r, criteria)]
             if min_score is not None:
@@ -236,7 +236,7 @@ class PdqService:
         by_pk = {h.record_pk: h.view for h in hits if h.view is not None}
         missing = [h.record_pk for h in hits if h.view is None]
         if missing:
-            with self._context.store.unit_of_work(readonly=True) as uow:
+            with self._context.store.unit_of_work(readonly=True, snapshot=False) as uow:
                 by_pk.update({r.pk: r for r in uow.records.views(missing)})
         out: list[PersonMatch] = []
         for hit in hits:

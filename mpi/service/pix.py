@@ -134,7 +134,7 @@ class DomainCache:
 
     def refresh(self) -> None:
         """Re-read every domain now."""
-        with self._store.unit_of_work(readonly=True) as uow:
+        with self._store.unit_of_work(readonly=True, snapshot=False) as uow:
             domains = uow.domains.all()
         by_ns = {d.namespace: d for d in domains}
         by_oid = {d.oid: d for d in domains if d.oid}
@@ -259,7 +259,7 @@ class PixService:
             raise UnknownSourceDomain(e.value, e.rule) from e
         wanted = self.registry.requested(requested)
         source = SourceRecordRef(source_domain.namespace, identifier)
-        with self._context.store.unit_of_work(readonly=True) as uow:
+        with self._context.store.unit_of_work(readonly=True, snapshot=False) as uow:
             if source_domain.enterprise:
                 enterprise_id, refs = _by_enterprise_id(uow, identifier, source_domain)
             else:

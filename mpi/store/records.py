@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, bindparam, delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.base import Executable
 
 from matching.normalise import normalise_name
 from matching.record import FIELDS, Record
@@ -337,9 +338,7 @@ class RecordRepository:
             ``None`` when no record has this domain and id (an unregistered domain
             included: the caller checks domains against its registry).
         """
-        rows = self._ctx.session.execute(
-            _XREF, {"namespace": ref.domain, "source_id": ref.id}
-        ).all()
+        rows = self._core(_XREF, {"namespace": ref.domain, "source_id": ref.id}).all()
         if not rows:
             return None
         status, subsumed_pk, person_pk = rows[0][0], rows[0][1], rows[0][2]
@@ -377,7 +376,7 @@ class RecordRepository:
         pks = {n: e for e in enterprise_ids if (n := parse_enterprise_id(e)) is not None}
         out: dict[str, list[SourceRecordRef]] = {e: [] for e in pks.values()}
         for chunk in _chunks(sorted(pks), 500):
-            rows = self._ctx.session.execute(_PERSON_REFS, {"persons": list(chunk)})
+            rows = self._core(_PERSON_REFS, {"persons": list(chunk)})
             for person, ns, sid in rows:
                 out[pks[person]].append(SourceRecordRef(ns, sid))
         return out
@@ -473,17 +472,17 @@ class RecordRepository:
             shape.append("within")
         statement = _search_statement(self._dialect(), tuple(shape))
         if allowed is None:
-            return list(self._ctx.session.scalars(statement, params))
+            return list(self._core(statement, params).scalars())
         found: list[int] = []
         for chunk in _chunks(sorted(allowed), 500):
-            found.extend(self._ctx.session.scalars(statement, {**params, "within": list(chunk)}))
+            found.extend(self._core(statement, {**params, "within": list(chunk)}).scalars())
         return sorted(found)[:limit]
 
     def identifier_pks(self, ref: SourceRecordRef) -> list[int]:
         """Keys of the active records whose own id, or a carried id, is ``ref``."""
         params = {"namespace": ref.domain, "value": ref.id}
-        own = self._ctx.session.scalars(_OWN_ID, params)
-        carried = self._ctx.session.scalars(_CARRIED_ID, params)
+        own = self._core(_OWN_ID, params).scalars()
+        carried = self._core(_CARRIED_ID, params).scalars()
         return sorted({*own, *carried})
 
     def views(self, pks: Iterable[int]) -> list[RecordView]:
@@ -491,7 +490,7 @@ class RecordRepository:
         wanted = list(dict.fromkeys(pks))
         by_pk: dict[int, RecordView] = {}
         for chunk in _chunks(wanted, 500):
-            for row in self._ctx.session.execute(_VIEWS, {"pks": list(chunk)}):
+            for row in self._core(_VIEWS, {"pks": list(chunk)}):
                 values = {name: row._mapping[name] for name in DEMOGRAPHIC_COLUMNS}
                 ref = SourceRecordRef(row.namespace, row.source_id)
                 by_pk[row.id] = RecordView(
@@ -502,6 +501,15 @@ class RecordRepository:
                     pid=row.pid if isinstance(row.pid, dict) else {},
                 )
         return [by_pk[pk] for pk in wanted if pk in by_pk]
+
+    def _core(self, statement: Executable, params: Mapping[str, Any]) -> Any:
+        """Run a prebuilt Core statement on the unit of work's connection, past the ORM layer.
+
+        The query paths (PIX, PDQ) read plain columns; skipping the ORM's
+        statement handling halves their Python cost per statement. Returns the
+        ``CursorResult`` (typed ``Any``: typed rows would need a cast per call).
+        """
+        return self._ctx.session.connection().execute(statement, params)
 
     def _dialect(self) -> str:
         return self._ctx.session.get_bind().dialect.name

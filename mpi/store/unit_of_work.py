@@ -33,7 +33,7 @@ from typing import Self, TypeVar
 
 from sqlalchemy.engine import URL, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from mpi.errors import DuplicateRecord, StoreError
 from mpi.store._base import Clock, Context, utc_now
@@ -135,6 +135,12 @@ class Store:
         self.clock = clock
         self._writer = session_factory(engine, write=True)
         self._reader = session_factory(engine, write=False)
+        # Single-statement readers (PIX/PDQ): no BEGIN/ROLLBACK round trips on PostgreSQL.
+        self._statement_reader = (
+            sessionmaker(bind=engine.execution_options(isolation_level="AUTOCOMMIT"))
+            if engine.dialect.name == "postgresql"
+            else self._reader
+        )
 
     @classmethod
     def open(cls, url: str | URL, *, upgrade: bool = True, clock: Clock = utc_now) -> Store:
@@ -149,13 +155,19 @@ class Store:
             migrate(engine)
         return cls(engine, clock=clock)
 
-    def unit_of_work(self, *, readonly: bool = False) -> UnitOfWork:
+    def unit_of_work(self, *, readonly: bool = False, snapshot: bool = True) -> UnitOfWork:
         """A new unit of work (use it in a ``with`` block; call ``commit()`` to keep changes).
 
         Args:
             readonly: for queries only; on SQLite it does not take the write lock,
                 so it never waits for a writer (WAL readers see the last commit).
+            snapshot: with ``readonly``, ``False`` lets each statement see the last
+                commit on its own instead of one transaction's snapshot: on
+                PostgreSQL it runs in autocommit, which saves the BEGIN and
+                ROLLBACK round trips of a query's few statements (PIX, PDQ).
         """
+        if readonly and not snapshot:
+            return UnitOfWork(self._statement_reader(), self.clock)
         factory = self._reader if readonly else self._writer
         return UnitOfWork(factory(), self.clock)
 
