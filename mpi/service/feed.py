@@ -55,7 +55,7 @@ from hl7.messages import (
     parse_request,
     peek_header,
 )
-from hl7.model import AssigningAuthority, Identifier, PatientDemographics
+from hl7.model import AssigningAuthority, Identifier
 from hl7.responses import build_ack
 from mpi.domain import (
     AuditEntry,
@@ -147,7 +147,8 @@ class FeedService:
         registry = DomainRegistry(uow, self.ctx.settings, sender)
         if isinstance(request, PatientMerge):
             for group in request.groups:
-                self.merge(uow, registry, group.patient, group.subsumed, group, outcome, sender)
+                for rep, prior in enumerate(group.subsumed_identifiers, start=1):
+                    self.merge(uow, registry, group, rep, prior, outcome, sender)
         else:
             resolved = registry.resolve_patient(request.patient)
             self.register_or_update(uow, resolved, outcome, _actor(sender))
@@ -330,18 +331,18 @@ class FeedService:
         self,
         uow: UnitOfWork,
         registry: DomainRegistry,
-        patient: PatientDemographics,
-        prior_cx: Identifier,
         group: MergeGroup,
+        repetition: int,
+        prior_cx: Identifier,
         outcome: FeedOutcome,
         sender: SourceSystem,
     ) -> None:
-        """Subsume the MRG-1 id into the PID-3 id; the persons of both become one."""
+        """Subsume one MRG-1 id (``repetition``) into the PID-3 id; their persons become one."""
         actor = _actor(sender)
-        resolved = registry.resolve_patient(patient, group.pid_sequence)
-        location = ErrorLocation("MRG", group.mrg_sequence, 1, 1, 1)
+        resolved = registry.resolve_patient(group.patient, group.pid_sequence)
+        location = ErrorLocation("MRG", group.mrg_sequence, 1, repetition, 1)
         prior_ref = registry.resolve_prior(
-            prior_cx, resolved.ref, ErrorLocation("MRG", group.mrg_sequence, 1, 1, 4)
+            prior_cx, resolved.ref, ErrorLocation("MRG", group.mrg_sequence, 1, repetition, 4)
         )
         uow.locks.acquire([f"record:{prior_ref}", f"record:{resolved.ref}"])
         prior = uow.records.get(prior_ref, for_update=True)

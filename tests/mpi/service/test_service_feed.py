@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pytest
 from conftest import make_settings
@@ -464,3 +465,63 @@ def test_a_subsumed_id_cannot_be_fed_again(handler: FeedHandler, store: Store) -
     handler.handle_bytes(adt("A40", "M3", "NG-1^^^NORTHGEN", mrg="NG-0^^^NORTHGEN"))
     ack = handler.handle_bytes(adt("A08", "M4", "NG-0^^^NORTHGEN"))
     assert ack_fields(ack) == ("AE", "M4", UNKNOWN_KEY)
+
+
+def test_a40_with_two_groups_and_repeated_mrg1_subsumes_every_prior_id(
+    handler: FeedHandler, store: Store
+) -> None:
+    for i, (ident, name) in enumerate(
+        [
+            ("NG-2000", "ROE^RICHARD"),
+            ("NG-2001", "ROE^RICHARD"),
+            ("NG-3000", "ROE^RITA"),
+            ("NG-2999", "ROE^RITA"),
+            ("NG-3001", "ROE^RITA"),
+        ]
+    ):
+        handler.handle_bytes(adt("A01", f"P{i}", f"{ident}^^^NORTHGEN", name))
+    raw = (Path(__file__).parents[2] / "hl7" / "golden" / "adt_a40_231_two_groups.hl7").read_bytes()
+    assert ack_fields(handler.handle_bytes(raw)) == ("AA", "NG000202", "")
+    with _view(store) as uow:
+        status = {
+            i: (r.status, r.subsumed_by.id if r.subsumed_by else None)
+            for i in ("NG-2000", "NG-3000", "NG-2999")
+            for r in [uow.records.require(SourceRecordRef("NORTHGEN", i))]
+        }
+    assert status == {
+        "NG-2000": (RecordStatus.SUBSUMED, "NG-2001"),
+        "NG-3000": (RecordStatus.SUBSUMED, "NG-3001"),
+        "NG-2999": (RecordStatus.SUBSUMED, "NG-3001"),
+    }
+
+
+def test_a40_unknown_second_repetition_points_at_it_and_undoes_the_first(
+    handler: FeedHandler, store: Store
+) -> None:
+    handler.handle_bytes(adt("A01", "M1", "NG-1^^^NORTHGEN"))
+    handler.handle_bytes(adt("A01", "M2", "NG-0^^^NORTHGEN"))
+    raw = adt("A40", "M3", "NG-1^^^NORTHGEN", mrg="NG-0^^^NORTHGEN~NG-404^^^NORTHGEN")
+    assert ack_fields(handler.handle_bytes(raw)) == (
+        "AE",
+        "M3",
+        "MRG^1^1^204&Unknown Key Identifier&HL70357",
+    )
+    with _view(store) as uow:
+        assert (
+            uow.records.require(SourceRecordRef("NORTHGEN", "NG-0")).status is RecordStatus.ACTIVE
+        )
+
+
+def test_the_notification_of_a_link_lists_the_subscribers_domains(
+    handler: FeedHandler, store: Store
+) -> None:
+    handler.handle_bytes(adt("A01", "M1", "NG-1^^^NORTHGEN"))
+    handler.handle_bytes(adt("A04", "R1", "RC-1^^^RIVERCL", sender=RC))
+    eid = _person(store, RC1)
+    with _view(store) as uow:
+        last = {m.subscriber.application: m for m in uow.outbox.list()}
+    portal = decode(last["HIE_PORTAL"].payload).segment("PID")
+    river = decode(last["RC_PIX"].payload).segment("PID")
+    assert portal is not None and river is not None
+    assert portal.field(3) == f"{eid}^^^MPI&2.999.1&ISO^PI~NG-1^^^NORTHGEN&2.999.10.1&ISO^PI"
+    assert river.field(3) == "RC-1^^^RIVERCL&2.999.10.2&ISO^PI"
