@@ -251,6 +251,74 @@ def load(
     )
 
 
+# -- mpi train (helper "api") --------------------------------------------------------------------
+
+
+@app.command("train")
+def train_command(
+    config: ConfigOption = None,
+    db: Annotated[
+        str | None,
+        typer.Option("--db", help="Database URL (default sqlite:///mpi.db; env MPI_DATABASE_URL)."),
+    ] = None,
+    output: Annotated[
+        Path, typer.Option("-o", "--output", help="Write the new model (JSON) here.")
+    ] = Path("model.json"),
+    model: ModelOption = None,
+    label_weight: Annotated[
+        float, typer.Option("--label-weight", min=0.0, help="Pairs one reviewed pair counts as.")
+    ] = 1.0,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the random pairs.")] = 0,
+) -> None:
+    """Re-estimate the model from the index (EM) and reviewers' decisions; report quality."""
+    from matching.defaults import default_model
+    from matching.model import Model
+    from mpi.service.training import train_from_index
+    from mpi.settings import load_settings
+    from mpi.store import Store
+
+    try:
+        settings = load_settings(config, overrides={"database.url": db} if db else {})
+        current = Model.load(model) if model is not None else default_model()
+        _check_paths([], [output])
+    except (ConfigError, CsvUsageError, ModelFileError) as e:
+        raise _fail(e, 2) from None
+    progress = _Progress()
+    try:
+        store = Store.open(settings.database.url)
+        try:
+            report = train_from_index(
+                store, settings, current, seed=seed, label_weight=label_weight, say=progress
+            )
+        finally:
+            store.dispose()
+        report.model.save(output)
+    except (MatchingError, MpiError, OSError) as e:
+        raise _fail(e, 1) from None
+    typer.echo(
+        f"records: {report.records:,}  candidate pairs: {report.candidate_pairs:,}  "
+        f"labelled: {report.labelled_matches:,} match / {report.labelled_non_matches:,} no-match"
+        + (
+            f"  (skipped {report.skipped_labels:,}: records merged away)"
+            if report.skipped_labels
+            else ""
+        )
+    )
+    typer.echo(
+        f"{'model':<8} {'threshold':>9} {'precision':>9} {'recall':>7} "
+        f"{'TP':>6} {'FP':>6} {'FN':>6}"
+    )
+    for name, rows in (("current", report.before), ("new", report.after)):
+        for q in rows:
+            p = "-" if q.precision is None else f"{q.precision:.3f}"
+            r = "-" if q.recall is None else f"{q.recall:.3f}"
+            typer.echo(
+                f"{name:<8} {q.threshold:>9.2f} {p:>9} {r:>7} "
+                f"{q.true_positives:>6} {q.false_positives:>6} {q.false_negatives:>6}"
+            )
+    typer.echo(f"model written to {output}")
+
+
 def main() -> None:
     """Console entry point."""
     app(prog_name="mpi")
