@@ -293,9 +293,12 @@ def _update(
     service = FeedService(ctx)
     for row in frame[frame["mrn"].isin(set(changed))].itertuples(index=False):
         ref = SourceRecordRef(domain, str(row.mrn))
-        new = NewSourceRecord(ref, _record(row, str(ref)), {})
+        record = _record(row, str(ref))
 
-        def apply(uow: UnitOfWork, new: NewSourceRecord = new) -> None:
+        def apply(uow: UnitOfWork, ref: SourceRecordRef = ref, record: Record = record) -> None:
+            # The export has demographics only: the PID and carried ids a feed stored stay.
+            stored = uow.records.require(ref)
+            new = NewSourceRecord(ref, record, stored.pid, stored.identifiers)
             service.apply_record(uow, new, (), (), outcome, _ACTOR)
 
         ctx.store.run(apply)

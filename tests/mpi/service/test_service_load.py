@@ -232,3 +232,20 @@ def test_cli_load_exit_codes(db_url: str, tmp_path: Path) -> None:
     assert code == 2 and "no such file" in err
     code, _, err = _run(db_url, tmp_path, str(_csv(tmp_path, ROWS)), "--domain", "NOWHERE")
     assert code == 1 and "NOWHERE" in err
+
+
+def test_reloading_a_fed_record_keeps_its_pid_and_carried_ids(
+    ctx: ServiceContext, tmp_path: Path
+) -> None:
+    handler = FeedHandler(ctx)
+    handler.handle_bytes(adt("A01", "M1", "NG-1^^^NORTHGEN~OLD-7^^^LEGACY"))
+    export = _csv(
+        tmp_path, ["NG-1,JOHN,SMITH,1970-04-12,M,9 New Street,SPRINGFIELD,62701,(217)555-0101"]
+    )
+    summary = load_file(ctx, export, "NORTHGEN")
+    assert (summary.updated, summary.new_records) == (1, 0)
+    with ctx.store.unit_of_work(readonly=True) as uow:
+        record = uow.records.require(SourceRecordRef("NORTHGEN", "NG-1"))
+    assert record.demographics.street == "9 New Street"
+    assert record.identifiers == (SourceRecordRef("LEGACY", "OLD-7"),)
+    assert record.pid["names"][0]["family"] == "SMITH"
