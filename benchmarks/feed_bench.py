@@ -1,7 +1,7 @@
 """Sustained ITI-8 feed over real MLLP sockets against a running ``mpi serve``.
 
 For each backend (SQLite, PostgreSQL): a fresh index is pre-loaded with
-``--persons`` synthetic records (``mpi load``, one file per facility domain),
+``--records`` synthetic records (``mpi load``, one file per facility domain),
 ``mpi serve`` is started on it, and ``--messages`` further records of the same
 population (some of them new copies of pre-loaded persons, so the matcher
 links) arrive as ``ADT^A01`` over ``--connections`` concurrent connections,
@@ -18,8 +18,9 @@ each waiting for its ACK before sending the next (original mode). Printed:
 
 Usage::
 
-    python benchmarks/feed_bench.py                                  # 10k persons, 3,000 messages
-    python benchmarks/feed_bench.py --persons 1000000 --messages 20000 --backends sqlite
+    python benchmarks/feed_bench.py                                  # 10k records, 3,000 messages
+    python benchmarks/feed_bench.py --records 1200000 --dup-dist 0.85,0.1,0.05 --backends sqlite
+                                                                     # ~1M persons indexed
     python benchmarks/feed_bench.py --profile                        # py-spy the server (SQLite)
 
 Seeded and reproducible (``--seed``); the synthetic file comes from
@@ -56,7 +57,13 @@ from benchmarks.feed_common import (
     read_rows,
     write_rows,
 )
-from benchmarks.synth import COLUMNS, SynthConfig, write_csv
+from benchmarks.synth import (
+    COLUMNS,
+    DEFAULT_DUP_DIST,
+    SynthConfig,
+    parse_dup_rate,
+    write_csv,
+)
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
@@ -69,10 +76,11 @@ class Row:
     preload_seconds: float
 
 
-def synth_file(workdir: Path, records: int, seed: int) -> Path:
-    path = workdir / f"synth-{records}-{seed}.csv"
+def synth_file(workdir: Path, records: int, seed: int, dup_dist: tuple[float, ...]) -> Path:
+    tag = "" if dup_dist == DEFAULT_DUP_DIST else "-d" + "_".join(f"{p:g}" for p in dup_dist)
+    path = workdir / f"synth-{records}-{seed}{tag}.csv"
     if not path.exists():
-        write_csv(SynthConfig(records=records, seed=seed), path)
+        write_csv(SynthConfig(records=records, seed=seed, dup_dist=dup_dist), path)
     return path
 
 
@@ -140,13 +148,14 @@ def drop_pg_database(admin_url: str, name: str) -> None:
 
 
 def run_backend(backend: str, args: argparse.Namespace, workdir: Path) -> Row:
-    rows = read_rows(synth_file(workdir, args.persons + args.messages, args.seed))
-    preload_rows, feed_rows = rows[: args.persons], rows[args.persons :]
+    dup_dist = parse_dup_rate(args.dup_dist) if args.dup_dist else DEFAULT_DUP_DIST
+    rows = read_rows(synth_file(workdir, args.records + args.messages, args.seed, dup_dist))
+    preload_rows, feed_rows = rows[: args.records], rows[args.records :]
     config = workdir / "mpi.toml"
     config.write_text(config_text())
     pg_name = None
     if backend == "sqlite":
-        db_path = workdir / f"bench-{args.persons}.db"
+        db_path = workdir / f"bench-{args.records}.db"
         for suffix in ("", "-wal", "-shm"):
             Path(f"{db_path}{suffix}").unlink(missing_ok=True)
         db_url = f"sqlite:///{db_path}"
@@ -206,7 +215,13 @@ def print_table(rows: Sequence[Row]) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--persons", type=int, default=10_000, help="records pre-loaded")
+    parser.add_argument("--records", type=int, default=10_000, help="records pre-loaded")
+    parser.add_argument(
+        "--dup-dist",
+        default=None,
+        help="share of persons with 1,2,... records, e.g. 0.85,0.1,0.05 (synth.py's default: "
+        "1.85 records per person)",
+    )
     parser.add_argument("--messages", type=int, default=3_000, help="ADT messages fed")
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--backends", default="sqlite,postgresql")
