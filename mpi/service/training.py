@@ -173,7 +173,9 @@ def train_from_index(
     )
     say(f"EM over {len(left):,} candidate pairs")
     gamma = compare_all(spec.comparisons, PairContext(frame, left, right))
-    model = train(frame, spec, left, right, gamma, seed=seed)
+    # u needs many random pairs on a big index, but a few per possible pair on a small one.
+    random_pairs = int(min(2_000_000, max(10_000, 10 * len(refs) ** 2)))
+    model = train(frame, spec, left, right, gamma, seed=seed, random_pair_count=random_pairs)
     position = {ref: k for k, ref in enumerate(refs)}
     matches = [p for p in usable if p.match]
     if matches:
