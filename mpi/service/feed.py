@@ -70,7 +70,7 @@ from mpi.errors import Conflict, MpiError, NotFound
 from mpi.service.context import ServiceContext
 from mpi.service.linking import Decision, decide, explanation, lock_names
 from mpi.service.notifications import queue_xref_change
-from mpi.service.registry import DomainRegistry, ResolvedPatient, pid_json
+from mpi.service.registry import DomainCache, DomainRegistry, ResolvedPatient, pid_json
 from mpi.store import UnitOfWork
 
 __all__ = ["FeedHandler", "FeedOutcome", "FeedService"]
@@ -119,6 +119,7 @@ class FeedService:
 
     def __init__(self, ctx: ServiceContext) -> None:
         self.ctx = ctx
+        self.domains = DomainCache()
 
     # -- one message ---------------------------------------------------------------------------
 
@@ -144,7 +145,7 @@ class FeedService:
                 location=ErrorLocation("MSH", 1, 10),
             )
         outcome = FeedOutcome()
-        registry = DomainRegistry(uow, self.ctx.settings, sender)
+        registry = DomainRegistry(uow, self.ctx.settings, sender, self.domains.get(uow))
         if isinstance(request, PatientMerge):
             for group in request.groups:
                 for rep, prior in enumerate(group.subsumed_identifiers, start=1):
@@ -152,6 +153,9 @@ class FeedService:
         else:
             resolved = registry.resolve_patient(request.patient)
             self.register_or_update(uow, resolved, outcome, _actor(sender))
+        if registry.registered:
+            # Re-read after this commit; a rolled-back registration leaves no trace.
+            self.domains.invalidate()
         for enterprise_id in sorted(outcome.notified):
             queue_xref_change(uow, self.ctx.settings, enterprise_id)
         response = self._ack(h)

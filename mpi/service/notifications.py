@@ -41,7 +41,7 @@ def queue_xref_change(uow: UnitOfWork, settings: Settings, enterprise_id: str) -
     if person is None or person.status is not PersonStatus.ACTIVE:
         return
     records = [r for r in uow.records.for_person(enterprise_id) if r.status is RecordStatus.ACTIVE]
-    domains = {d.namespace: d for d in uow.domains.all()}
+    domains = _domains(uow, settings, {r.ref.domain for r in records})
     names = _names(records)
     payloads: dict[SourceSystem, bytes] = {}
     for sub in settings.subscribers:
@@ -77,6 +77,18 @@ def subscriber_identifiers(
             continue
         ids.append(Identifier(record.ref.id, _authority(record.ref.domain, domains), "PI"))
     return tuple(ids)
+
+
+def _domains(
+    uow: UnitOfWork, settings: Settings, namespaces: set[str]
+) -> dict[str, IdentityDomain]:
+    """The domains of these namespaces: configured ones from the settings, others stored."""
+    known = {d.namespace: d for d in settings.identity_domains()}
+    for namespace in namespaces - known.keys():
+        stored = uow.domains.get(namespace)
+        if stored is not None:
+            known[namespace] = stored
+    return known
 
 
 def _authority(namespace: str, domains: dict[str, IdentityDomain]) -> AssigningAuthority:

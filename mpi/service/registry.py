@@ -22,6 +22,7 @@ Decisions (IHE ITI-8, see IHE-NOTES.md §2):
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -32,7 +33,7 @@ from mpi.errors import Conflict, UnknownDomain
 from mpi.settings import Settings
 from mpi.store import UnitOfWork
 
-__all__ = ["DomainRegistry", "ResolvedPatient", "pid_json"]
+__all__ = ["DomainCache", "DomainRegistry", "ResolvedPatient", "pid_json"]
 
 log = logging.getLogger(__name__)
 
@@ -63,13 +64,28 @@ class DomainRegistry:
         uow: the unit of work (auto-registration in development mode writes to it).
         settings: ``accepts_any_domain`` decides whether unknown domains are registered.
         sender: MSH-3/MSH-4 of the message.
+        known_domains: the stored domains as read earlier (a cache, see
+            :class:`DomainCache`); read from the store when ``None``.
+
+    Attributes:
+        registered: the domains this message registered (development mode).
     """
 
-    def __init__(self, uow: UnitOfWork, settings: Settings, sender: SourceSystem) -> None:
+    def __init__(
+        self,
+        uow: UnitOfWork,
+        settings: Settings,
+        sender: SourceSystem,
+        known_domains: Mapping[str, IdentityDomain] | None = None,
+    ) -> None:
         self._uow = uow
         self._settings = settings
         self._sender = sender
-        self._domains = {d.namespace: d for d in uow.domains.all()}
+        if known_domains is None:
+            known_domains = {d.namespace: d for d in uow.domains.all()}
+        self._domains = dict(known_domains)
+        self._by_oid = {d.oid: d for d in self._domains.values() if d.oid}
+        self.registered: list[IdentityDomain] = []
 
     def resolve_patient(
         self, patient: PatientDemographics, pid_sequence: int = 1
@@ -135,6 +151,9 @@ class DomainRegistry:
         """The registered domain a (possibly partial) CX.4 names, or ``None``."""
         if authority.is_empty:
             return None
+        cached = self._cached(authority)
+        if cached is not None:
+            return cached
         try:
             found = self._uow.domains.resolve(
                 authority.namespace or None, authority.universal_id or None
@@ -145,6 +164,13 @@ class DomainRegistry:
         return found
 
     # -- helpers ---------------------------------------------------------------------------------
+
+    def _cached(self, authority: AssigningAuthority) -> IdentityDomain | None:
+        by_ns = self._domains.get(authority.namespace) if authority.namespace else None
+        by_oid = self._by_oid.get(authority.universal_id) if authority.universal_id else None
+        if authority.namespace and authority.universal_id:
+            return by_ns if by_ns is not None and by_ns == by_oid else None
+        return by_ns or by_oid
 
     def _own(self, patient: PatientDemographics, seq: int) -> tuple[int, IdentityDomain]:
         first_error: UnknownKeyError | None = None
@@ -220,6 +246,7 @@ class DomainRegistry:
             _name(self._sender),
         )
         self._domains[namespace] = domain
+        self.registered.append(domain)
         return domain
 
     def _not_owner(
@@ -245,6 +272,30 @@ class DomainRegistry:
     def _trusted(self, namespace: str) -> bool:
         domain = self._domains.get(namespace)
         return domain is not None and domain.trusted
+
+
+class DomainCache:
+    """The stored identity domains, read once and re-read after a domain was registered.
+
+    Domains change only when the settings are synced (at start) or when a message
+    registers one in development mode; the feed calls :meth:`invalidate` then.
+    Safe to share between threads (a snapshot is replaced, never changed).
+    """
+
+    def __init__(self) -> None:
+        self._snapshot: Mapping[str, IdentityDomain] | None = None
+
+    def get(self, uow: UnitOfWork) -> Mapping[str, IdentityDomain]:
+        """The domains by namespace (read through ``uow`` when not cached)."""
+        snapshot = self._snapshot
+        if snapshot is None:
+            snapshot = {d.namespace: d for d in uow.domains.all()}
+            self._snapshot = snapshot
+        return snapshot
+
+    def invalidate(self) -> None:
+        """Forget the snapshot (a domain was registered)."""
+        self._snapshot = None
 
 
 def _with_domain(cx: Identifier, domain: IdentityDomain) -> Identifier:
