@@ -98,7 +98,14 @@ class UnknownDomain(NotFound):
 class UnknownSourceDomain(UnknownDomain):
     """The domain of a queried identifier is unknown (HL7: 204 at its CX.4, ``QPD^1^3^1^4``)."""
 
-    def __init__(self, value: object, rule: str = "is not a known identity domain") -> None:
+    def __init__(
+        self,
+        value: object,
+        rule: str = "is not a known identity domain",
+        *,
+        position: int | None = None,
+    ) -> None:
+        self.position = position  # which query criterion named it (PDQ), if known
         super().__init__(value, "source identifier domain", rule)
 
 

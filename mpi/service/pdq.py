@@ -57,7 +57,7 @@ from matching.prepare import prepare_record
 from matching.record import Record, parse_birth_date
 from matching.scoring import score_pair
 from mpi.domain import IdentityDomain, RecordQuery, SourceRecordRef
-from mpi.errors import InvalidQuery, UnknownDomain
+from mpi.errors import InvalidQuery, UnknownDomain, UnknownSourceDomain
 from mpi.service.context import ServiceContext
 from mpi.service.pix import DomainCache, DomainName, PixIdentifier
 from mpi.store import UnitOfWork
@@ -253,46 +253,22 @@ class PdqService:
     # -- finding --------------------------------------------------------------------------------
 
     def _exact_pks(self, uow: UnitOfWork, c: PdqCriteria) -> list[int]:
+        """Keys of the records meeting the indexed criteria (the rest is :func:`_passes`)."""
         within: set[int] | None = None
-        anchored = False
-        if c.phone:
-            within = set(self._phone_pks(uow, c.phone))
-            anchored = True
-        if c.mother_identifier is not None:
-            children = set(self._children_pks(uow, c.mother_identifier, c))
-            within = children if within is None else within & children
-            anchored = True
+        for anchor in (self._phone_anchor(uow, c), self._mother_anchor(uow, c)):
+            if anchor is not None:
+                within = anchor if within is None else within & anchor
+        domain, id_prefix, by_id = self._identifier_anchor(uow, c)
+        if by_id is not None:
+            within = by_id if within is None else within & by_id
         query = RecordQuery(
             family_name=_name_value(c.family_name),
             given_name=_name_value(c.given_name),
             birth_date=c.birth_date,
             sex=c.sex,
         )
-        domain: str | None = None
-        id_prefix: str | None = None
-        if c.identifier is not None:
-            ident = c.identifier
-            namespace = (
-                self._domain(ident.domain, c.position("identifier"))
-                if _given(ident.domain)
-                else None
-            )
-            if ident.id.endswith("*") or (ident.id == "" and namespace):
-                if namespace is None:
-                    raise InvalidQuery(
-                        "identifier",
-                        ident.id,
-                        "a wildcard id needs its domain",
-                        kind="unsupported",
-                        position=c.position("identifier"),
-                    )
-                domain, id_prefix = namespace, ident.id.rstrip("*")
-            else:
-                pks = self._identifier_pks(uow, ident.id, namespace)
-                within = set(pks) if within is None else within & set(pks)
-            anchored = True
-        anchored = anchored or bool(query.family_name or query.given_name or query.birth_date)
-        if not anchored:
+        named = bool(query.family_name or query.given_name or query.birth_date)
+        if within is None and domain is None and not named:
             raise InvalidQuery(
                 "QPD-3",
                 "",
@@ -314,13 +290,33 @@ class PdqService:
             )
         return found
 
+    def _identifier_anchor(
+        self, uow: UnitOfWork, c: PdqCriteria
+    ) -> tuple[str | None, str | None, set[int] | None]:
+        """``(domain, id prefix, keys)``: a domain-scoped search, or the records of an id."""
+        ident = c.identifier
+        if ident is None:
+            return None, None, None
+        position = c.position("identifier")
+        where = c.position("identifier.domain")
+        namespace = self._domain(ident.domain, where) if _given(ident.domain) else None
+        if not ident.id.endswith("*") and (ident.id or namespace is None):
+            return None, None, set(self._identifier_pks(uow, ident.id, namespace))
+        if namespace is None:
+            raise InvalidQuery(
+                "identifier",
+                ident.id,
+                "a wildcard id needs its domain",
+                kind="unsupported",
+                position=position,
+            )
+        return namespace, ident.id.rstrip("*") or None, None
+
     def _domain(self, name: DomainName, position: int | None) -> str:
         try:
             return self.cache.resolve(name).namespace
         except UnknownDomain as e:
-            raise InvalidQuery(
-                "identifier domain", str(name), e.rule, kind="unsupported", position=position
-            ) from e
+            raise UnknownSourceDomain(e.value, e.rule, position=position) from e
 
     def _identifier_pks(self, uow: UnitOfWork, ident: str, namespace: str | None) -> list[int]:
         if namespace is not None:
@@ -331,22 +327,24 @@ class PdqService:
             pks.extend(uow.records.identifier_pks(SourceRecordRef(domain.namespace, ident)))
         return sorted(set(pks))
 
-    def _phone_pks(self, uow: UnitOfWork, phone: str) -> list[int]:
-        digits = normalise_digits(phone)
-        if digits is None:
-            return []
+    def _phone_anchor(self, uow: UnitOfWork, c: PdqCriteria) -> set[int] | None:
+        """Records sharing the phone's blocking key (``None``: no phone asked)."""
+        if not c.phone:
+            return None
+        digits = normalise_digits(c.phone)
         # A record holding only the phone has only phone keys.
-        keys = self._context.matcher.lookup_keys(Record("pdq-phone", phone=digits))
-        if not keys:
-            return []
-        return uow.blocking.candidate_pks(keys, limit_per_key=self.max_records + 1)
+        keys = (
+            self._context.matcher.lookup_keys(Record("pdq-phone", phone=digits)) if digits else []
+        )
+        return set(uow.blocking.candidate_pks(keys, limit_per_key=self.max_records + 1))
 
-    def _children_pks(
-        self, uow: UnitOfWork, mother: IdentifierCriterion, c: PdqCriteria
-    ) -> list[int]:
+    def _mother_anchor(self, uow: UnitOfWork, c: PdqCriteria) -> set[int] | None:
+        """The child records of the mother record named (``None``: no mother's id asked)."""
+        mother = c.mother_identifier
+        if mother is None:
+            return None
         position = c.position("mother_identifier")
-        namespace = self._domain(mother.domain, position) if _given(mother.domain) else None
-        if namespace is None:
+        if not _given(mother.domain):
             raise InvalidQuery(
                 "mother identifier",
                 mother.id,
@@ -354,12 +352,13 @@ class PdqService:
                 kind="unsupported",
                 position=position,
             )
-        mother_ref = SourceRecordRef(namespace, mother.id)
+        where = c.position("mother_identifier.domain")
+        mother_ref = SourceRecordRef(self._domain(mother.domain, where), mother.id)
         if uow.records.get(mother_ref) is None:
-            return []
-        children: list[int] = []
+            return set()
+        children: set[int] = set()
         for child in uow.relations.children_of(mother_ref):
-            children.extend(uow.records.identifier_pks(child))
+            children.update(uow.records.identifier_pks(child))
         return children
 
     def _with_fuzzy(
@@ -684,8 +683,10 @@ def criteria_from_parameters(parameters: Sequence[tuple[str, str]]) -> PdqCriter
             )
         if not target:
             continue
-        name = target.split(".")[0]
-        positions.setdefault(name, position)
+        criterion, _, part = target.partition(".")
+        positions.setdefault(criterion, position)
+        if part in ("namespace", "oid"):  # an identifier's domain is located on its own
+            positions.setdefault(criterion + ".domain", position)
         if target == "birth_date":
             value = parse_birth_date_criterion(value, position)
         elif target == "sex":

@@ -361,13 +361,27 @@ def _min_score(request: PdqQuery) -> float | None:
 
 
 def pdq_error(error: MpiError, request: PdqQuery) -> Hl7Error:
-    """The HL7 error of a PDQ service error (unknown QPD-8 domains, bad QPD-3 criteria)."""
+    """The HL7 error of a PDQ service error.
+
+    Unknown QPD-8 domains: 204 at each ``QPD^1^8^<rep>``; an unknown domain of an
+    identifier criterion: 204 at its ``QPD^1^3^<rep>``; a malformed criterion 102,
+    an unsupported one 103, a query too broad 101 (at the criterion, else ``QPD^1^3``).
+    """
     if isinstance(error, UnknownRequestedDomains):
         return UnknownKeyError(
             "QPD-8",
             ", ".join(error.values),
             error.rule,
             location=[request.domain_location(p) for p in error.positions],
+        )
+    if isinstance(error, UnknownSourceDomain):
+        return UnknownKeyError(
+            "QPD-3",
+            str(error.value),
+            error.rule,
+            location=request.parameter_location(error.position)
+            if error.position is not None
+            else ErrorLocation("QPD", 1, 3),
         )
     if isinstance(error, InvalidQuery):
         location = (

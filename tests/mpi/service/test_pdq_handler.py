@@ -178,6 +178,9 @@ def test_requested_domain_restricts_pid3(ctx: ServiceContext, smiths: list[str])
         ("@PID.5.1.1^SMITH~@PID.18.1^ACCT", ("QPD^1^3^2", "103")),
         ("@PID.7.1^19701340", ("QPD^1^3^1", "102")),
         ("@PID.8^M", ("QPD^1^3", "101")),
+        ("@PID.3.1^NG-0~@PID.3.4.1^NOWHERE", ("QPD^1^3^2", "204")),
+        ("@PID.21.1^M-1~@PID.21.4.2^9.9.9", ("QPD^1^3^2", "204")),
+        ("@PID.3.1^NG-*", ("QPD^1^3^1", "103")),
     ],
 )
 def test_bad_criteria(
