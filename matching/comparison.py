@@ -36,6 +36,8 @@ __all__ = [
     "SharedPart",
     "Similarity",
     "Transposed",
+    "compare_all",
+    "compare_pairs",
 ]
 
 BoolArray = npt.NDArray[np.bool_]
@@ -436,4 +438,27 @@ def compare_all(comparisons: Sequence[Comparison], ctx: PairContext) -> npt.NDAr
     out = np.empty((len(ctx), len(comparisons)), dtype=np.int8)
     for k, comparison in enumerate(comparisons):
         out[:, k] = comparison.compare_vector(ctx)
+    return out
+
+
+CHUNK = 1_000_000
+"""Pairs compared at once: a context caches codes and similarities per pair for
+every column it touches (~40 bytes a pair each), so millions of pairs are
+compared a chunk at a time to keep memory flat."""
+
+
+def compare_pairs(
+    comparisons: Sequence[Comparison],
+    frame: PreparedFrame,
+    left: IntArray,
+    right: IntArray,
+    *,
+    chunk: int = CHUNK,
+) -> npt.NDArray[np.int8]:
+    """:func:`compare_all` over any number of pairs, a chunk at a time."""
+    out = np.empty((len(left), len(comparisons)), dtype=np.int8)
+    for start in range(0, len(left), chunk):
+        stop = start + chunk
+        ctx = PairContext(frame, left[start:stop], right[start:stop])
+        out[start:stop] = compare_all(comparisons, ctx)
     return out

@@ -15,10 +15,10 @@ import pandas as pd
 
 from matching.blocking import candidate_pairs
 from matching.cluster import cluster_pairs
-from matching.comparison import PairContext, compare_all
+from matching.comparison import compare_pairs
 from matching.model import Model, probability
 from matching.prepare import PreparedFrame, prepare_frame
-from matching.scoring import score_vectors
+from matching.scoring import score_pairs
 from matching.settings import MatchSettings, compile_settings
 from matching.training import train
 
@@ -96,13 +96,12 @@ def _score(
         sides=sides,
     )
     progress(f"comparing {len(left):,} candidate pairs")
-    ctx = PairContext(frame, left, right)
-    gamma = compare_all(settings.comparisons, ctx)
+    gamma = compare_pairs(settings.comparisons, frame, left, right)
     if model is None:
         progress("training: u from random pairs, m by EM")
         model = train(frame, settings, left, right, gamma, seed=seed, sides=sides)
     progress("scoring")
-    weight, guarded, _ = score_vectors(model, ctx, gamma)
+    weight, guarded = score_pairs(model, frame, left, right, gamma)
     prob = np.asarray(probability(weight), dtype=np.float64)
     return ScoredPairs(left, right, weight, prob, guarded, gamma), model
 

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from matching.comparison import PairContext, compare_all
+from matching.comparison import CHUNK, IntArray, PairContext, compare_all
 from matching.model import Model, probability
-from matching.prepare import VOCABULARIES, Prepared
+from matching.prepare import VOCABULARIES, Prepared, PreparedFrame
 from matching.settings import Guard
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "active_guards",
     "classify",
     "score_pair",
+    "score_pairs",
     "score_vectors",
 ]
 
@@ -127,6 +128,29 @@ def score_vectors(
             hit &= ~np.isin(gamma[:, comparison], list(levels))
         guarded |= hit
     return total, guarded, gamma
+
+
+def score_pairs(
+    model: Model,
+    frame: PreparedFrame,
+    left: IntArray,
+    right: IntArray,
+    gamma: npt.NDArray[np.int8],
+    *,
+    chunk: int = CHUNK,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
+    """:func:`score_vectors` over any number of compared pairs, a chunk at a time.
+
+    Returns:
+        (match weights, guarded flags).
+    """
+    weight = np.empty(len(left), dtype=np.float64)
+    guarded = np.empty(len(left), dtype=bool)
+    for start in range(0, len(left), chunk):
+        stop = start + chunk
+        ctx = PairContext(frame, left[start:stop], right[start:stop])
+        weight[start:stop], guarded[start:stop], _ = score_vectors(model, ctx, gamma[start:stop])
+    return weight, guarded
 
 
 def score_pair(model: Model, a: Prepared, b: Prepared, left_id: str, right_id: str) -> PairScore:

@@ -13,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from matching.blocking import candidate_pairs
-from matching.comparison import PairContext, compare_all
+from matching.comparison import compare_pairs
 from matching.em import count_patterns, expectation_maximisation
 from matching.model import Model
 from matching.prepare import PreparedFrame
@@ -58,7 +58,7 @@ def estimate_u(
     frame: PreparedFrame, settings: MatchSettings, left: IntArray, right: IntArray
 ) -> tuple[npt.NDArray[np.float64], ...]:
     """u per comparison and level, from pairs that are almost all non-matches."""
-    gamma = compare_all(settings.comparisons, PairContext(frame, left, right))
+    gamma = compare_pairs(settings.comparisons, frame, left, right)
     out = []
     for k, spec in enumerate(settings.comparisons):
         counts = np.bincount(gamma[:, k], minlength=spec.size).astype(np.float64)
@@ -179,7 +179,7 @@ def train(
     u_random = estimate_u(frame, settings, u_left, u_right)
     used, x_left, x_right = training_pairs(frame, left, right, seed=seed, sides=sides)
     c_gamma = gamma[used]
-    x_gamma = compare_all(settings.comparisons, PairContext(frame, x_left, x_right))
+    x_gamma = compare_pairs(settings.comparisons, frame, x_left, x_right)
     patterns, counts = count_patterns(np.concatenate([c_gamma, x_gamma]))
     sizes = [c.size for c in settings.comparisons]
     neutral = [c.neutral_levels() for c in settings.comparisons]
