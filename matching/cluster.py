@@ -20,30 +20,40 @@ __all__ = ["cluster_pairs"]
 IntArray = npt.NDArray[np.int64]
 
 
-class _UnionFind:
-    def __init__(self, n: int) -> None:
-        self.parent = np.arange(n, dtype=np.int64)
-
-    def find(self, x: int) -> int:
-        parent = self.parent
-        root = x
-        while parent[root] != root:
-            root = int(parent[root])
-        while parent[x] != root:  # path compression
-            parent[x], x = root, int(parent[x])
-        return root
-
-    def roots(self) -> IntArray:
-        return np.fromiter((self.find(i) for i in range(len(self.parent))), dtype=np.int64)
-
-
 def _components(n: int, left: IntArray, right: IntArray) -> IntArray:
-    uf = _UnionFind(n)
-    for a, b in zip(left.tolist(), right.tolist(), strict=True):
-        ra, rb = uf.find(a), uf.find(b)
-        if ra != rb:
-            uf.parent[rb] = ra
-    return uf.roots()
+    """Connected components: each record's label is the smallest record in its component.
+
+    Vectorised label propagation with pointer jumping: a handful of passes over
+    the edges even for a million records.
+    """
+    labels = np.arange(n, dtype=np.int64)
+    if not len(left):
+        return labels
+    while True:
+        low = np.minimum(labels[left], labels[right])
+        new = labels.copy()
+        np.minimum.at(new, left, low)
+        np.minimum.at(new, right, low)
+        while True:  # pointer jumping: point every record at its label's label
+            jumped = new[new]
+            if np.array_equal(jumped, new):
+                break
+            new = jumped
+        if np.array_equal(new, labels):
+            return labels
+        labels = new
+
+
+def _groups(keys: IntArray, values: IntArray) -> dict[int, IntArray]:
+    """``values`` grouped by ``keys``."""
+    order = np.argsort(keys, kind="stable")
+    keys, values = keys[order], values[order]
+    cuts = np.flatnonzero(np.diff(keys)) + 1
+    return {
+        int(chunk_keys[0]): chunk
+        for chunk_keys, chunk in zip(np.split(keys, cuts), np.split(values, cuts), strict=True)
+        if len(chunk)
+    }
 
 
 def _constrained(
@@ -96,30 +106,26 @@ def cluster_pairs(
     """
     link_l, link_r = left[linked], right[linked]
     comp = _components(n, link_l, link_r)
-    conflict = cannot_link & (comp[left] == comp[right])
-    for c in np.unique(comp[left[conflict]]):
-        in_comp = linked & (comp[left] == c)
-        nodes = np.flatnonzero(comp == c).tolist()
-        edges = list(
-            zip(
-                weight[in_comp].tolist(),
-                left[in_comp].tolist(),
-                right[in_comp].tolist(),
-                strict=True,
-            )
-        )
-        cannot: dict[int, set[int]] = {}
-        for a, b in zip(
-            left[conflict & (comp[left] == c)].tolist(),
-            right[conflict & (comp[left] == c)].tolist(),
-            strict=True,
-        ):
-            cannot.setdefault(a, set()).add(b)
-            cannot.setdefault(b, set()).add(a)
-        for node, r in _constrained(nodes, edges, cannot).items():
-            # Sub-clusters keep a representative inside the component; offset by n
-            # so they cannot collide with an unsplit component's root.
-            comp[node] = r + n if r != c else c
+    conflicts = np.flatnonzero(cannot_link & (comp[left] == comp[right]))
+    if len(conflicts):
+        troubled = np.zeros(n, dtype=bool)
+        troubled[comp[left[conflicts]]] = True
+        inside = np.flatnonzero(linked & troubled[comp[left]])
+        edges_by = _groups(comp[left[inside]], inside)
+        cannot_by = _groups(comp[left[conflicts]], conflicts)
+        nodes_by = _groups(comp[troubled[comp]], np.flatnonzero(troubled[comp]))
+        for c, pairs in cannot_by.items():
+            edges = edges_by[c]
+            cannot: dict[int, set[int]] = {}
+            for a, b in zip(left[pairs].tolist(), right[pairs].tolist(), strict=True):
+                cannot.setdefault(a, set()).add(b)
+                cannot.setdefault(b, set()).add(a)
+            ends = (left[edges].tolist(), right[edges].tolist())
+            weighted = list(zip(weight[edges].tolist(), *ends, strict=True))
+            for node, r in _constrained(nodes_by[c].tolist(), weighted, cannot).items():
+                # Sub-clusters keep a representative inside the component; offset by n
+                # so they cannot collide with an unsplit component's root.
+                comp[node] = r + n if r != c else c
     _, labels = np.unique(comp, return_inverse=True)
     order = np.full(labels.max(initial=-1) + 1, -1, dtype=np.int64)
     first_seen = np.unique(labels, return_index=True)[1]

@@ -5,6 +5,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from matching.cluster import cluster_pairs
 from matching.comparison import PairContext
@@ -172,3 +174,30 @@ def test_prepare_record_matches_record_fields() -> None:
         and prepared["family"] == "gross"
         and prepared["given_g1"] == "robert"
     )
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n=st.integers(min_value=1, max_value=40),
+    edges=st.lists(st.tuples(st.integers(0, 39), st.integers(0, 39)), max_size=60),
+)
+def test_components_equal_a_plain_union_find(n: int, edges: list[tuple[int, int]]) -> None:
+    from matching.cluster import _components
+
+    edges = [(a % n, b % n) for a, b in edges]
+    parent = list(range(n))
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            x = parent[x]
+        return x
+
+    for a, b in edges:
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    left = np.array([a for a, _ in edges], dtype=np.int64)
+    right = np.array([b for _, b in edges], dtype=np.int64)
+    got = _components(n, left, right)
+    expected = [min(v for v in range(n) if find(v) == find(u)) for u in range(n)]
+    assert got.tolist() == expected
