@@ -44,7 +44,8 @@ __all__ = [
 
 BUSY_TIMEOUT_MS = 10_000
 SQLITE_BEGIN_OPTION = "mpi_sqlite_begin"
-"""Execution option naming how a SQLite transaction begins: ``DEFERRED`` or ``IMMEDIATE``."""
+"""Execution option naming how a SQLite transaction begins: ``DEFERRED``, ``IMMEDIATE``,
+or ``NONE`` (no transaction: every statement sees the last commit)."""
 
 _MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -110,7 +111,8 @@ def _sqlite_engine(url: URL, echo: bool, kwargs: dict[str, Any]) -> Engine:
     @event.listens_for(engine, "begin")
     def _on_begin(connection: sa.Connection) -> None:
         mode = connection.get_execution_options().get(SQLITE_BEGIN_OPTION, "DEFERRED")
-        connection.exec_driver_sql(f"BEGIN {mode}")
+        if mode != "NONE":  # NONE: each statement on its own (single-statement readers)
+            connection.exec_driver_sql(f"BEGIN {mode}")
 
     return engine
 

@@ -40,7 +40,7 @@ from mpi.store._base import Clock, Context, utc_now
 from mpi.store.audit import AuditRepository
 from mpi.store.blocking import BlockingKeyRepository
 from mpi.store.bulk import BulkLoader
-from mpi.store.db import create_engine, migrate, session_factory
+from mpi.store.db import SQLITE_BEGIN_OPTION, create_engine, migrate, session_factory
 from mpi.store.domains import DomainRepository
 from mpi.store.locks import LockRepository
 from mpi.store.merges import MergeRepository
@@ -135,12 +135,13 @@ class Store:
         self.clock = clock
         self._writer = session_factory(engine, write=True)
         self._reader = session_factory(engine, write=False)
-        # Single-statement readers (PIX/PDQ): no BEGIN/ROLLBACK round trips on PostgreSQL.
-        self._statement_reader = (
-            sessionmaker(bind=engine.execution_options(isolation_level="AUTOCOMMIT"))
+        # Statement readers (PIX/PDQ): no transaction, so no BEGIN/ROLLBACK round trips.
+        statements = (
+            {"isolation_level": "AUTOCOMMIT"}
             if engine.dialect.name == "postgresql"
-            else self._reader
+            else {SQLITE_BEGIN_OPTION: "NONE"}
         )
+        self._statement_reader = sessionmaker(bind=engine.execution_options(**statements))
 
     @classmethod
     def open(cls, url: str | URL, *, upgrade: bool = True, clock: Clock = utc_now) -> Store:
@@ -162,9 +163,10 @@ class Store:
             readonly: for queries only; on SQLite it does not take the write lock,
                 so it never waits for a writer (WAL readers see the last commit).
             snapshot: with ``readonly``, ``False`` lets each statement see the last
-                commit on its own instead of one transaction's snapshot: on
-                PostgreSQL it runs in autocommit, which saves the BEGIN and
-                ROLLBACK round trips of a query's few statements (PIX, PDQ).
+                commit on its own instead of one transaction's snapshot (no
+                transaction at all: autocommit on PostgreSQL, no BEGIN on SQLite),
+                which saves the BEGIN and ROLLBACK round trips of a query's few
+                statements (PIX, PDQ).
         """
         if readonly and not snapshot:
             return UnitOfWork(self._statement_reader(), self.clock)
