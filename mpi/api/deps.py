@@ -49,13 +49,16 @@ class Services:
         )
 
 
-def _services(request: Request) -> Services:
+# Dependencies that do no I/O are async: FastAPI runs a sync dependency in a worker
+# thread, and two thread hops per request cost more than the PIXm lookup itself.
+async def _services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
 
 
-def _context(request: Request) -> ServiceContext:
-    return _services(request).context
+async def _context(request: Request) -> ServiceContext:
+    services: Services = request.app.state.services
+    return services.context
 
 
 ServicesDep = Annotated[Services, Depends(_services)]
@@ -75,7 +78,7 @@ def _caller(
 
 
 def _require(role: Role) -> object:
-    def dependency(caller: Annotated[Caller, Depends(_caller)]) -> Caller:
+    async def dependency(caller: Annotated[Caller, Depends(_caller)]) -> Caller:
         return authorise(caller, role)
 
     return Depends(dependency)
