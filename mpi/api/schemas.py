@@ -301,7 +301,7 @@ def record_out(record: SourceRecord) -> RecordOut:
         domain=record.ref.domain,
         id=record.ref.id,
         enterprise_id=record.enterprise_id,
-        status=record.status.value,  # type: ignore[arg-type]
+        status=record.status.value,
         demographics=record_json(record),
         identifiers=[str(i) for i in record.identifiers],
         updated_at=record.updated_at,
@@ -314,12 +314,12 @@ def review_out(item: ReviewItem) -> ReviewOut:
     return ReviewOut(
         id=task.id,
         score=task.score,
-        status=task.status.value,  # type: ignore[arg-type]
+        status=task.status.value,
         left=record_out(item.left),
         right=record_out(item.right),
         fields={k: FieldExplanation(**v) for k, v in task.fields.items()},
         created_at=task.created_at,
-        decision=task.decision.value if task.decision else None,  # type: ignore[arg-type]
+        decision=task.decision.value if task.decision else None,
         decided_by=task.decided_by,
         decided_at=task.decided_at,
         reason=task.reason,
@@ -334,7 +334,7 @@ def link_out(link: Link) -> LinkOut:
         id=link.record.id,
         enterprise_id=link.enterprise_id,
         score=link.score,
-        method=link.method.value,  # type: ignore[arg-type]
+        method=link.method.value,
         linked_at=link.linked_at,
         linked_by=link.linked_by,
     )
@@ -345,7 +345,7 @@ def person_out(view: PersonView) -> PersonOut:
     p = view.person
     return PersonOut(
         enterprise_id=p.enterprise_id,
-        status=p.status.value,  # type: ignore[arg-type]
+        status=p.status.value,
         merged_into=p.merged_into,
         created_at=p.created_at,
         updated_at=p.updated_at,
@@ -411,7 +411,7 @@ def history_out(history: PersonHistory) -> HistoryOut:
     p = history.person
     return HistoryOut(
         enterprise_id=p.enterprise_id,
-        status=p.status.value,  # type: ignore[arg-type]
+        status=p.status.value,
         merged_into=p.merged_into,
         merges=[merge_out(m) for m in history.merges],
         events=[audit_out(e) for e in history.events],

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path
 
@@ -29,12 +29,15 @@ EnterpriseId = Annotated[
     str,
     Path(min_length=1, max_length=64, description="the enterprise id", examples=["E000000001"]),
 ]
-_READ = {
+_READ: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorOut, "description": "no or unknown bearer token"},
     403: {"model": ErrorOut, "description": "the token's role is too low"},
     404: {"model": ErrorOut, "description": "no such person"},
 }
-_CHANGE = {**_READ, 409: {"model": ErrorOut, "description": "the persons' state forbids it"}}
+_CHANGE: dict[int | str, dict[str, Any]] = {
+    **_READ,
+    409: {"model": ErrorOut, "description": "the persons' state forbids it"},
+}
 
 
 @router.get("/{enterprise_id}", response_model=PersonOut, responses=_READ, summary="Golden view")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
 
@@ -12,7 +12,7 @@ from mpi.domain import ReviewDecision, ReviewStatus
 
 router = APIRouter(prefix="/api/reviews", tags=["reviews"])
 
-_ERRORS = {
+_ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorOut, "description": "no or unknown bearer token"},
     403: {"model": ErrorOut, "description": "the token's role is too low"},
 }
