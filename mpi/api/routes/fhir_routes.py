@@ -9,6 +9,10 @@ IHE PIXm profile (ITI-83 3.83.4.2.2):
 * the sourceIdentifier is unknown in its domain: 404, ``not-found``,
   "sourceIdentifier Patient Identifier not found";
 * known, but no id in the target systems: 200 with an empty ``Parameters``.
+
+PDQm (ITI-78 3.78.4.2.3): a search whose ``identifier`` names a domain the
+index does not know is 404 with an ``OperationOutcome`` (case 4); a malformed
+or too broad search is 400.
 """
 
 from __future__ import annotations
@@ -198,7 +202,7 @@ def _criteria(
     summary="PDQm patient search (ITI-78)",
     response_class=JSONResponse,
     responses=_responses(
-        {"resourceType": "Bundle", "type": "searchset", "total": 1, "entry": []}, 400, 422
+        {"resourceType": "Bundle", "type": "searchset", "total": 1, "entry": []}, 400, 404, 422
     ),
 )
 def pdqm(
@@ -242,8 +246,8 @@ def pdqm(
         if e.kind == "too-broad":
             return _outcome(400, "too-costly", f"search is too broad: {e.rule}")
         return _outcome(400, "invalid", str(e))
-    except NotFound as e:  # an identifier system that is no known domain
-        return _outcome(400, "code-invalid", str(e))
+    except NotFound as e:  # PDQm case 4: the identifier's domain is not recognized
+        return _outcome(404, "not-found", f"identifier domain not recognized ({e})")
     hits = [h for h in hits if h.enterprise_id is not None]
     page = services.pdq.load(hits[offset : offset + count])
     base = str(request.base_url).rstrip("/")

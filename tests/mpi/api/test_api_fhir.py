@@ -188,6 +188,7 @@ def test_pdqm_count_pages_with_a_next_link(client: TestClient, john: str) -> Non
     [
         ({}, 400, "give at least one of"),
         ({"gender": "female"}, 400, "search is too broad"),
+        ({"identifier": "urn:oid:9.9.9|X1"}, 404, "identifier domain not recognized"),
         ({"birthdate": "1970-13-01"}, 400, "birth date: '1970-13-01' must be"),
         ({"birthdate": "gt1970"}, 400, "birth date: 'gt1970' must be"),
         ({"gender": "m"}, 400, "gender: 'm' must be male, female, other or unknown"),
