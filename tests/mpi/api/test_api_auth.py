@@ -89,3 +89,21 @@ def test_tokens_compare_whole_values(ctx: ServiceContext) -> None:
             authenticate(ctx, guess)
     with pytest.raises(Forbidden, match="the admin role is needed"):
         authorise(authenticate(ctx, REVIEWER), Role.ADMIN)
+
+
+def test_tokens_stored_by_mpi_serve_authenticate_too(
+    ctx: ServiceContext, client: TestClient
+) -> None:
+    issued = ctx.store.run(lambda uow: uow.tokens.create("ops-bot", Role.REVIEWER))
+    caller = authenticate(ctx, issued)
+    assert (caller.name, caller.role) == ("ops-bot", Role.REVIEWER)
+    assert client.get("/api/reviews", headers=auth(issued)).status_code == 200
+    assert client.get("/api/audit", headers=auth(issued)).status_code == 403
+
+
+def test_a_revoked_stored_token_is_refused(ctx: ServiceContext, client: TestClient) -> None:
+    issued = ctx.store.run(lambda uow: uow.tokens.create("temp", Role.ADMIN))
+    token_id = ctx.store.run(lambda uow: uow.tokens.list()[-1].id)
+    ctx.store.run(lambda uow: uow.tokens.revoke(token_id))
+    r = client.get("/api/reviews", headers=auth(issued))
+    assert r.status_code == 401 and "is not a known API token" in r.json()["detail"]
