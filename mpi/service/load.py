@@ -161,8 +161,11 @@ def _load(
     frame = _frame(table.canonical, domain, mrns)
     say(f"{len(frame):,} records read; looking up ids already in the index")
     with ctx.store.unit_of_work(readonly=True) as uow:
-        known = uow.bulk.existing(domain, mrns)
-        stored = _stored(uow) if known or _has_records(uow) else []
+        # An index without active records has no records at all (a subsumed id always
+        # has an active survivor in its domain): nothing to look up one by one.
+        populated = _has_records(uow)
+        known = uow.bulk.existing(domain, mrns) if populated else {}
+        stored = _stored(uow) if populated else []
     changed, unchanged = _changed(frame, domain, known, stored)
     fresh = frame[~frame["mrn"].isin(known)].reset_index(drop=True)
     outcome = FeedOutcome()
@@ -217,18 +220,19 @@ def _mrns(path: Path, original: pd.DataFrame, lines: Sequence[int]) -> list[str]
             f"columns: {', '.join(original.columns)}"
         )
     mrns = original[ID_COLUMN].astype(str).str.strip()
-    problems = [
-        f"line {lines[i]}: {ID_COLUMN} is empty"
-        for i in np.flatnonzero(mrns.eq("").to_numpy()).tolist()
-    ]
-    repeated = mrns[mrns.duplicated(keep="first") & mrns.ne("")]
-    first: dict[str, int] = {}
-    for i, value in enumerate(mrns.tolist()):
-        first.setdefault(value, lines[i])
-    problems += [
-        f"line {lines[i]}: {ID_COLUMN} {value!r} already appears on line {first[value]}"
-        for i, value in zip(repeated.index.tolist(), repeated.tolist(), strict=True)
-    ]
+    empty = mrns.eq("").to_numpy()
+    problems = [f"line {lines[i]}: {ID_COLUMN} is empty" for i in np.flatnonzero(empty).tolist()]
+    repeated = mrns.duplicated(keep=False).to_numpy() & ~empty
+    if repeated.any():
+        first: dict[str, int] = {}
+        for i in np.flatnonzero(repeated).tolist():
+            value = str(mrns.iat[i])
+            if value in first:
+                problems.append(
+                    f"line {lines[i]}: {ID_COLUMN} {value!r} already appears on line {first[value]}"
+                )
+            else:
+                first[value] = lines[i]
     if problems:
         problems.sort(key=lambda p: int(p.split(":", 1)[0].split()[1]))
         shown = problems[:20]
@@ -240,12 +244,20 @@ def _mrns(path: Path, original: pd.DataFrame, lines: Sequence[int]) -> list[str]
 
 
 def _frame(canonical: pd.DataFrame, domain: str, mrns: list[str]) -> pd.DataFrame:
-    empty = pd.Series([None] * len(canonical), index=canonical.index, dtype=object)
-    frame = pd.DataFrame({name: canonical.get(name, empty) for name in _FIELDS}).astype(object)
-    frame = frame.mask(frame.isna(), None).reset_index(drop=True)  # NaN -> None
-    frame.insert(0, "mrn", mrns)
-    frame.insert(0, "record_id", [f"{domain}|{m}" for m in mrns])
-    return frame
+    """``record_id`` (``domain|mrn``), ``mrn`` and the record fields; missing values are None."""
+    n = len(mrns)
+    columns: dict[str, Any] = {
+        "record_id": np.array([f"{domain}|{m}" for m in mrns], dtype=object),
+        "mrn": np.array(mrns, dtype=object),
+    }
+    for name in _FIELDS:
+        if name not in canonical:
+            columns[name] = np.full(n, None, dtype=object)
+            continue
+        values = canonical[name].to_numpy(dtype=object, copy=True)
+        values[pd.isna(values)] = None  # NaN from pandas' own handling of blanks
+        columns[name] = values
+    return pd.DataFrame(columns)
 
 
 def _has_records(uow: UnitOfWork) -> bool:
