@@ -4,7 +4,8 @@ For each size a population is generated with ``benchmarks/synth.py`` (the truth 
 ``person_id`` is kept aside), its ``record_id`` becomes the ``mrn`` of domain ``BENCH``,
 and ``mpi load`` runs as a child process (wall time and its own peak RSS measured, see
 ``evaluate.run_measured``). The second row of each size loads the same file again
-(idempotent: nothing new). Pairwise precision/recall/F1 compare the enterprise persons
+(idempotent: nothing new). ``CPU s`` is the load's own processor time (the wall time
+on an idle machine, roughly; on a shared one the wall time is longer). Pairwise precision/recall/F1 compare the enterprise persons
 with the planted truth.
 
 Usage::
@@ -42,12 +43,13 @@ oid = "2.999.50.1"
 _SUMMARY = re.compile(
     r"records: (?P<records>[\d,]+)\s+new: (?P<new>[\d,]+)\s+unchanged: (?P<unchanged>[\d,]+)\s+"
     r"updated: [\d,]+\s+persons created: (?P<persons>[\d,]+)\s+auto-links: (?P<links>[\d,]+)\s+"
-    r"reviews: (?P<reviews>[\d,]+)"
+    r"reviews: (?P<reviews>[\d,]+)\s+\([\d.]+ s, CPU (?P<cpu>[\d.]+) s\)"
 )
 COLUMNS = [
     "run",
     "records",
     "seconds",
+    "CPU s",
     "records/s",
     "peak MB",
     "persons",
@@ -120,6 +122,7 @@ def run(records: int, seed: int, work: Path, db_url: str | None) -> list[dict[st
             "run": label,
             "records": records,
             "seconds": round(stats.seconds, 1),
+            "CPU s": float(m["cpu"]),
             "records/s": round(records / stats.seconds),
             "peak MB": round(stats.peak_rss_mb),
             "persons": int(m["persons"].replace(",", "")),
