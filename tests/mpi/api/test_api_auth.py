@@ -75,7 +75,9 @@ def test_health_reports_a_broken_database_as_503(ctx: ServiceContext, client: Te
 
 
 def test_metrics_count_backlog_and_request_latency(client: TestClient, review_pair: None) -> None:
-    client.get("/api/reviews", headers=auth(READER))
+    answer = client.get("/api/reviews", headers=auth(READER))
+    assert answer.headers["server-timing"].startswith("app;dur=")
+    assert float(answer.headers["server-timing"].split("dur=")[1]) > 0
     text = client.get("/metrics").text
     assert "mpi_review_backlog 1.0" in text
     assert 'mpi_http_request_seconds_count{method="GET",route="/api/reviews",status="2xx"}' in text
