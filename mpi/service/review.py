@@ -100,20 +100,16 @@ class ReviewService:
         """
 
         def work(uow: UnitOfWork) -> ReviewItem:
+            # Deciding first locks the task: of two concurrent decisions, the second
+            # waits, then finds it decided (409) and changes nothing.
             task = uow.reviews.require(task_id)
-            if task.status is not ReviewStatus.OPEN:
-                raise InvalidState(
-                    "review",
-                    task_id,
-                    f"is already decided ({task.decision.value if task.decision else '?'})",
-                )
+            decided = uow.reviews.decide(task_id, decision, by=actor, reason=reason)
             left, right = uow.records.require(task.left), uow.records.require(task.right)
             merged_into = None
             if decision is ReviewDecision.MATCH:
                 merged_into = self._match(uow, task, left, right, actor, reason)
             else:
                 self._no_match(uow, task, left, right, actor, reason)
-            decided = uow.reviews.decide(task_id, decision, by=actor, reason=reason)
             uow.audit.append(
                 AuditEntry(
                     actor,
