@@ -24,7 +24,9 @@ TaskId = Annotated[int, Path(ge=1, le=2**62, description="the review task's id",
 def list_reviews(
     services: ServicesDep,
     caller: Reader,
-    status: Annotated[Literal["open", "decided", "all"], Query(description="which tasks")] = "open",
+    status: Annotated[
+        Literal["open", "decided", "all"], Query(description="which tasks", examples=["open"])
+    ] = "open",
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> ReviewListOut:
