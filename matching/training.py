@@ -9,6 +9,8 @@ share of matches among the candidates.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import numpy.typing as npt
 
@@ -16,24 +18,22 @@ from matching.blocking import candidate_pairs
 from matching.comparison import compare_pairs
 from matching.em import count_patterns, expectation_maximisation
 from matching.model import Model
-from matching.prepare import PreparedFrame
+from matching.prepare import DERIVED, PreparedFrame
 from matching.settings import BlockingRule, MatchSettings
 
-__all__ = ["estimate_u", "random_pairs", "term_frequencies", "train", "training_pairs"]
+__all__ = ["estimate_u", "random_pairs", "term_frequencies", "train"]
 
-# Loose rules whose pairs join the candidates for EM only (never scored). Tight
-# blocking leaves EM few non-matches but those that agree on what the rules
-# demanded (names, date parts): EM then reads "street differs" as a sign of a
-# non-match and "given name differs" as common among matches. Pairs that share
-# only a name sound or a birth year restore the everyday non-match.
-LOOSE_RULES: tuple[BlockingRule, ...] = (
-    BlockingRule("loose_names", ("given_sdx", "family_sdx")),
-    BlockingRule("loose_given_year", ("given_sdx", "dob_y")),
-    BlockingRule("loose_given_street", ("given_init", "street")),
+# Training sessions, as in Splink: m is estimated by EM with u held at its
+# random-pair values, on pairs blocked by one rule at a time; the comparisons
+# that read a session's blocking columns learn nothing there (their agreement
+# was forced) and take their m from the other session. Holding u fixed stops EM
+# from splitting the pairs along some other line (households, common names).
+SESSIONS: tuple[BlockingRule, ...] = (
+    BlockingRule("train_dob", ("dob",), max_block=100),
+    BlockingRule("train_names", ("given_sdx", "family_sdx"), max_block=100),
 )
-# About this many records are sampled for EM: enough for stable estimates, few
-# enough that the training pairs stay around a million at any data size.
-TRAINING_SAMPLE = 200_000
+SESSION_PAIRS = 2_000_000
+"""Pairs sampled per session at most: enough for stable estimates at any size."""
 
 IntArray = npt.NDArray[np.int64]
 
@@ -97,51 +97,105 @@ def term_frequencies(
     return tables, defaults
 
 
-def _training_sample(frame: PreparedFrame, seed: int) -> IntArray:
-    """Records EM learns from: all of a small data set, else a share chosen by key.
-
-    Records are chosen by the hash of their family name's sound or of their
-    birth date, so a matching pair is kept whole unless it disagrees on both,
-    and a sample of a big data set looks like a small data set in full.
-    """
-    n = len(frame)
-    share = int(np.ceil(2 * n / TRAINING_SAMPLE))
-    if share <= 1:
-        return np.arange(n, dtype=np.int64)
-    salt = seed % share
-    keep = np.zeros(n, dtype=bool)
-    for column in ("family_sdx", "dob"):
-        codes = frame.codes[column].astype(np.int64)
-        keep |= (codes >= 0) & ((codes * 2654435761 + salt) % share == 0)
-    return np.flatnonzero(keep).astype(np.int64)
+def _base_columns(columns: tuple[str, ...]) -> set[str]:
+    return {DERIVED[c][0] if c in DERIVED else c for c in columns}
 
 
-def training_pairs(
+@dataclass(frozen=True)
+class _Session:
+    rule: BlockingRule
+    learns: list[bool]
+    m: tuple[npt.NDArray[np.float64], ...]
+    matches: float  # matches expected among all the pairs the rule blocks
+
+
+def _session_m(
     frame: PreparedFrame,
-    left: IntArray,
-    right: IntArray,
-    *,
-    seed: int,
-    sides: npt.NDArray[np.int8] | None = None,
-) -> tuple[npt.NDArray[np.bool_], IntArray, IntArray]:
-    """The pairs EM learns from: candidates among a sample of records, plus loose pairs.
+    settings: MatchSettings,
+    rule: BlockingRule,
+    u: tuple[npt.NDArray[np.float64], ...],
+    rng: np.random.Generator,
+    sides: npt.NDArray[np.int8] | None,
+) -> _Session | None:
+    """m from one session: which comparisons learned, and the estimates (None: no pairs)."""
+    left, right = candidate_pairs(frame, [rule], max_block_size=2, window=0, sides=sides)
+    blocked_pairs = len(left)
+    if len(left) > SESSION_PAIRS:
+        pick = np.sort(rng.choice(len(left), size=SESSION_PAIRS, replace=False))
+        left, right = left[pick], right[pick]
+    if len(left) < 100:
+        return None
+    gamma = compare_pairs(settings.comparisons, frame, left, right)
+    blocked = _base_columns(rule.columns)
+    learns = [not (set(c.present) & blocked) for c in settings.comparisons]
+    for k, learn in enumerate(learns):
+        if not learn:
+            gamma[:, k] = 0  # the null level: no evidence either way
+    patterns, counts = count_patterns(gamma)
+    sizes = [c.size for c in settings.comparisons]
+    neutral = [c.neutral_levels() for c in settings.comparisons]
+    m0 = [_initial_m(size, nl) for size, nl in zip(sizes, neutral, strict=True)]
+    share0 = min(0.5, max(len(frame) / 2.0 / len(left), 1e-3))
+    em = expectation_maximisation(patterns, counts, sizes, neutral, m0, u, share0, fix_u=True)
+    return _Session(rule, learns, em.m, em.match_share * blocked_pairs)
 
-    Returns:
-        which candidates are used, and the loose pairs (left, right).
+
+def _combined_m(
+    sessions: list[_Session], settings: MatchSettings
+) -> tuple[npt.NDArray[np.float64], ...]:
+    """Per comparison, the mean m of the sessions that could learn it."""
+    out = []
+    for k, spec in enumerate(settings.comparisons):
+        learned = [s.m[k] for s in sessions if s.learns[k]]
+        if learned:
+            out.append(np.mean(learned, axis=0))
+        else:
+            out.append(_initial_m(spec.size, spec.neutral_levels()))
+    return tuple(out)
+
+
+def _matches_from_birth_dates(
+    sessions: list[_Session], settings: MatchSettings, m: tuple[npt.NDArray[np.float64], ...]
+) -> float | None:
+    """Matches in the whole data set: those sharing a birth date over the share that do.
+
+    The pairs with the same birth date are few enough to count and, u held at
+    its random value, EM finds the matches among them reliably; the names
+    session tells how many matches agree on the birth date.
     """
-    n = len(frame)
-    sample = _training_sample(frame, seed)
-    chosen = np.zeros(n, dtype=bool)
-    chosen[sample] = True
-    inside = chosen[left] & chosen[right]
-    c_left, c_right = left[inside], right[inside]
-    sub = frame.take(sample)
-    sub_sides = None if sides is None else sides[sample]
-    a, b = candidate_pairs(sub, LOOSE_RULES, max_block_size=400, window=40, sides=sub_sides)
-    a, b = sample[a], sample[b]
-    known = np.minimum(c_left, c_right) * n + np.maximum(c_left, c_right)
-    fresh = ~np.isin(np.minimum(a, b) * n + np.maximum(a, b), known)
-    return inside, a[fresh], b[fresh]
+    for session in sessions:
+        if _base_columns(session.rule.columns) != {"dob"}:
+            continue
+        for k, spec in enumerate(settings.comparisons):
+            if set(spec.present) == {"dob"} and "exact" in spec.labels:
+                agree = float(m[k][spec.labels.index("exact")])
+                if agree > 0.2:
+                    return session.matches / agree
+    return None
+
+
+def _match_share(
+    gamma: npt.NDArray[np.int8],
+    m: tuple[npt.NDArray[np.float64], ...],
+    u: tuple[npt.NDArray[np.float64], ...],
+    start: float,
+) -> float:
+    """The share of matches among ``gamma``'s pairs, m and u held fixed (EM on the share only)."""
+    patterns, counts = count_patterns(gamma)
+    if not len(patterns):
+        return start
+    log_ratio = np.zeros(len(patterns))
+    for k in range(patterns.shape[1]):
+        log_ratio += np.log(m[k][patterns[:, k]]) - np.log(u[k][patterns[:, k]])
+    share = min(max(start, 1e-9), 1 - 1e-9)
+    for _ in range(200):
+        logit = np.log(share) - np.log1p(-share) + log_ratio
+        posterior = 1.0 / (1.0 + np.exp(-np.clip(logit, -700, 700)))
+        new = float(min(max((counts * posterior).sum() / counts.sum(), 1e-9), 1 - 1e-9))
+        if abs(new - share) < 1e-9:
+            return new
+        share = new
+    return share
 
 
 def _initial_m(size: int, neutral: tuple[int, ...]) -> npt.NDArray[np.float64]:
@@ -177,27 +231,26 @@ def train(
     n = len(frame)
     u_left, u_right = random_pairs(n, random_pair_count, seed, sides)
     u_random = estimate_u(frame, settings, u_left, u_right)
-    used, x_left, x_right = training_pairs(frame, left, right, seed=seed, sides=sides)
-    c_gamma = gamma[used]
-    x_gamma = compare_pairs(settings.comparisons, frame, x_left, x_right)
-    patterns, counts = count_patterns(np.concatenate([c_gamma, x_gamma]))
-    sizes = [c.size for c in settings.comparisons]
-    neutral = [c.neutral_levels() for c in settings.comparisons]
-    m0 = [_initial_m(size, nl) for size, nl in zip(sizes, neutral, strict=True)]
-    pairs = max(len(c_gamma) + len(x_left), 1)
-    share0 = min(0.5, max(n / 2.0 / pairs, 1e-4))
-    em = expectation_maximisation(patterns, counts, sizes, neutral, m0, u_random, share0)
+    rng = np.random.default_rng(seed + 1)
+    sessions = [
+        found
+        for rule in SESSIONS
+        if (found := _session_m(frame, settings, rule, u_random, rng, sides)) is not None
+    ]
+    m = _combined_m(sessions, settings)
     total_pairs = (
         n * (n - 1) / 2 if sides is None else float((sides == 0).sum()) * float((sides == 1).sum())
     )
-    # The prior: matches expected among the candidates (the loose pairs are a
-    # sample and hold few), over all pairs.
-    expected = float(_posterior(gamma, em.m, em.u, em.match_share).sum())
+    # The prior: matches expected in the data, over all pairs.
+    expected = _matches_from_birth_dates(sessions, settings, m)
+    if expected is None:  # no birth dates: EM on the share among the candidates
+        start = min(0.5, max(n / 2.0 / max(len(gamma), 1), 1e-4))
+        expected = _match_share(gamma, m, u_random, start) * len(gamma)
     prior = min(max(expected / max(total_pairs, 1.0), 1e-12), 0.5)
     tf, tf_default = term_frequencies(frame, settings)
     return Model(
         settings=settings,
-        m=em.m,
+        m=m,
         u=u_random,
         prior=prior,
         tf=tf,
@@ -205,25 +258,8 @@ def train(
         trained_on={
             "records": n,
             "candidate_pairs": len(left),
-            "em_candidate_pairs": len(c_gamma),
-            "em_loose_pairs": len(x_left),
-            "random_pairs": len(u_left),
-            "em_iterations": em.iterations,
-            "em_converged": em.converged,
-            "em_match_share": em.match_share,
+            "sessions": len(sessions),
+            "expected_matches": expected,
         },
     )
 
-
-def _posterior(
-    gamma: npt.NDArray[np.int8],
-    m: tuple[npt.NDArray[np.float64], ...],
-    u: tuple[npt.NDArray[np.float64], ...],
-    share: float,
-) -> npt.NDArray[np.float64]:
-    """Each pair's probability of being a match under EM's estimates."""
-    patterns, counts = count_patterns(gamma)
-    logit = np.full(len(patterns), np.log(share) - np.log1p(-share))
-    for k in range(patterns.shape[1] if len(patterns) else 0):
-        logit += np.log(m[k][patterns[:, k]]) - np.log(u[k][patterns[:, k]])
-    return np.asarray(counts / (1.0 + np.exp(-np.clip(logit, -700, 700))), dtype=np.float64)
