@@ -208,8 +208,11 @@ def train_from_index(
 def _with_labels(model: Model, gamma: npt.NDArray[np.int8], weight: float) -> Model:
     """m re-estimated with the labelled matches' level counts (see the module doc)."""
     notes = model.trained_on
-    em_pairs = float(notes.get("em_candidate_pairs", 0)) + float(notes.get("em_loose_pairs", 0))
-    expected = float(notes.get("em_match_share", 0.0)) * em_pairs
+    if "expected_matches" in notes:  # matches EM expects in the data
+        expected = float(notes["expected_matches"])
+    else:  # older trainers: EM's match share among the pairs it saw
+        em_pairs = float(notes.get("em_candidate_pairs", 0)) + float(notes.get("em_loose_pairs", 0))
+        expected = float(notes.get("em_match_share", 0.0)) * em_pairs
     m_new = []
     for k, spec in enumerate(model.settings.comparisons):
         neutral = list(spec.neutral_levels())

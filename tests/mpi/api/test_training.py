@@ -75,6 +75,10 @@ def test_labelled_matches_pull_m_towards_their_levels(
     assert heavy.m[k][-1] > plain.m[k][-1]
     assert np.allclose([u.sum() for u in heavy.u], [u.sum() for u in plain.u])
     assert heavy.trained_on["labelled_matches"] == 4
+    # Labels and EM are pooled: weight 1 moves m less than weight 1000 does.
+    light = train_from_index(ctx.store, ctx.settings, default_model(), label_weight=1.0).model
+    assert plain.m[k][-1] <= light.m[k][-1] <= heavy.m[k][-1]
+    assert light.trained_on["expected_matches"] > 0
 
 
 def test_quality_is_undefined_without_predictions_or_matches() -> None:
