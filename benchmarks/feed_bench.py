@@ -167,7 +167,8 @@ def run_backend(backend: str, args: argparse.Namespace, workdir: Path) -> Row:
         persons = count_persons(db_url)
         print(f"[{backend}] {persons:,} persons indexed in {seconds:.1f} s", file=sys.stderr)
         messages = [adt_a01(r, f"B{i:08d}") for i, r in enumerate(feed_rows)]
-        with mpi_serve(db_url, config, workdir) as served:
+        extra = ["--feed-batch", str(args.feed_batch)]
+        with mpi_serve(db_url, config, workdir, extra=extra) as served:
             profiler = _start_profiler(served.proc.pid, workdir) if args.profile else None
             # Warm-up: a few messages so that first-use costs are not measured.
             warm = [adt_a01(r, f"W{i:08d}") for i, r in enumerate(preload_rows[:20])]
@@ -224,6 +225,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--messages", type=int, default=3_000, help="ADT messages fed")
     parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument(
+        "--feed-batch", type=int, default=0, help="mpi serve's group commit size (0: off)"
+    )
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--pg-url", default=PG_ADMIN, help="PostgreSQL maintenance database")
     parser.add_argument("--seed", type=int, default=42)

@@ -141,7 +141,12 @@ class Served:
 
 @contextlib.contextmanager
 def mpi_serve(
-    db_url: str, config: Path, workdir: Path, *, env: Mapping[str, str] | None = None
+    db_url: str,
+    config: Path,
+    workdir: Path,
+    *,
+    env: Mapping[str, str] | None = None,
+    extra: Sequence[str] = (),
 ) -> Iterator[Served]:
     """Run ``mpi serve`` until the block ends (then SIGTERM and wait for exit 0)."""
     mllp, http = free_port(), free_port()
@@ -149,7 +154,7 @@ def mpi_serve(
     with log.open("wb") as log_file:
         proc = subprocess.Popen(
             [*MPI_COMMAND, "serve", "--config", str(config), "--db", db_url,
-             "--mllp-port", str(mllp), "--http-port", str(http)],
+             "--mllp-port", str(mllp), "--http-port", str(http), *extra],
             stdout=log_file, stderr=subprocess.STDOUT,
             env={**os.environ, **(env or {})},
         )  # fmt: skip

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import signal
 import sys
@@ -28,9 +29,11 @@ from typing import Any, TextIO
 
 import uvicorn
 
+from hl7.messages import PatientFeed, PatientMerge, Request
 from mpi.api import create_app
 from mpi.domain import Role
 from mpi.mllp import MessageHandler, MllpServer, Router, SerializedHandler, ServerIdentity
+from mpi.mllp.group_commit import GroupCommitHandler
 from mpi.notify import Notifier
 from mpi.service.context import ServiceContext, open_context
 from mpi.service.feed import FeedHandler
@@ -54,6 +57,8 @@ class ServeOptions:
         workers: threads running the message handlers.
         notify_interval: seconds between ITI-10 outbox polls when idle.
         grace: seconds to let in-flight messages finish on shutdown.
+        feed_max_batch: ITI-8 messages per group commit (0, the default: one transaction
+            each; see :mod:`mpi.mllp.group_commit` for when batching pays).
     """
 
     host: str = "127.0.0.1"
@@ -62,28 +67,71 @@ class ServeOptions:
     workers: int = 16
     notify_interval: float = 0.5
     grace: float = 10.0
+    feed_max_batch: int = 0
 
 
 # -- wiring --------------------------------------------------------------------------------------
 
 
-def build_router(context: ServiceContext, write_lock: threading.Lock | None = None) -> Router:
+class _FeedApplier:
+    """The feed handler as a :class:`~mpi.mllp.group_commit.BatchApplier`.
+
+    ``apply`` is the feed's own processing inside the batch's unit of work (no
+    commit, no retry); any failure is raised so that the message goes alone
+    through ``handle``, which maps it to its AE/AR or replays a duplicate.
+    """
+
+    def __init__(self, handler: FeedHandler) -> None:
+        self.handler = handler
+
+    def apply(self, uow: UnitOfWork, request: Request, raw: bytes) -> bytes:
+        own = getattr(self.handler, "apply", None)
+        if own is not None:
+            return bytes(own(uow, request, raw))
+        if not isinstance(request, PatientFeed | PatientMerge):
+            raise TypeError(f"not a feed message: {type(request).__name__}")
+        digest = hashlib.sha256(raw).hexdigest()
+        return self.handler.service.process(uow, request, digest)[0]
+
+    def handle(self, request: Request, raw: bytes) -> bytes:
+        return self.handler.handle(request, raw)
+
+
+def build_router(
+    context: ServiceContext,
+    write_lock: threading.Lock | None = None,
+    *,
+    feed_max_batch: int = 0,
+) -> tuple[Router, GroupCommitHandler | None]:
     """The router with the feed (ITI-8), PIX (ITI-9) and PDQ (ITI-21) handlers.
 
     Args:
         context: the service context.
-        write_lock: serialise the feed's transactions on this lock (SQLite).
+        write_lock: the process's single-writer lock (SQLite), or ``None``.
+        feed_max_batch: feed messages per group commit; 0 turns group commit off
+            (one transaction per message, serialised on ``write_lock`` if given).
+
+    Returns:
+        The router, and the group-commit writer to close on shutdown (if any).
     """
-    feed: MessageHandler = FeedHandler(context)
-    if write_lock is not None:
-        feed = SerializedHandler(feed, write_lock)
+    handler = FeedHandler(context)
+    feed: MessageHandler = handler
+    group = None
+    if feed_max_batch > 0:
+        group = GroupCommitHandler(
+            _FeedApplier(handler), context.store, max_batch=feed_max_batch, write_lock=write_lock
+        )
+        feed = group
+    elif write_lock is not None:
+        feed = SerializedHandler(handler, write_lock)
     server = context.settings.server
-    return Router(
+    router = Router(
         ServerIdentity(server.receiving_application, server.receiving_facility),
         feed=feed,
         pix=PixQueryHandler(context),
         pdq=PdqQueryHandler(context),
     )
+    return router, group
 
 
 def ensure_admin_token(context: ServiceContext) -> str | None:
@@ -130,8 +178,11 @@ class Serve:
         # SQLite has one writer at a time: the feed and the notifier take turns on one lock
         # instead of racing for BEGIN IMMEDIATE (SQLite's busy handler sleeps, the tail grows).
         write_lock = threading.Lock() if context.store.engine.dialect.name == "sqlite" else None
+        router, self.feed_writer = build_router(
+            context, write_lock, feed_max_batch=options.feed_max_batch
+        )
         self.mllp = MllpServer(
-            build_router(context, write_lock),
+            router,
             options.host,
             options.mllp_port,
             max_message_bytes=settings.mllp.max_message_bytes,
@@ -192,6 +243,8 @@ class Serve:
         self.http.should_exit = True
         self.notifier.stop()
         await self.mllp.close()
+        if self.feed_writer is not None:
+            await asyncio.to_thread(self.feed_writer.close)
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 

@@ -206,10 +206,12 @@ def test_bad_config_exits_2(tmp_path: Path) -> None:
     assert "mllp.max_message_bytes" in result.stderr
 
 
-async def test_serve_in_process_answers_and_stops(db_url: str) -> None:
+@pytest.mark.parametrize("feed_batch", [0, 8])
+async def test_serve_in_process_answers_and_stops(db_url: str, feed_batch: int) -> None:
     settings = load_settings(None, overrides={"database.url": db_url}, environ={})
     context = await asyncio.to_thread(open_context, settings)
-    serve = Serve(context, ServeOptions(mllp_port=0, http_port=0, grace=5))
+    options = ServeOptions(mllp_port=0, http_port=0, grace=5, feed_max_batch=feed_batch)
+    serve = Serve(context, options)
     stop = asyncio.Event()
     ready = asyncio.Event()
     task = asyncio.create_task(serve.run(stop, ready=lambda _: ready.set()))
@@ -225,3 +227,8 @@ async def test_serve_in_process_answers_and_stops(db_url: str) -> None:
         await asyncio.wait_for(task, 30)
         context.store.dispose()
     assert serve.mllp.stats.messages == 1
+    if feed_batch:
+        assert serve.feed_writer is not None and serve.feed_writer.stats.messages == 1
+        assert not serve.feed_writer._thread.is_alive()  # closed on shutdown
+    else:
+        assert serve.feed_writer is None
