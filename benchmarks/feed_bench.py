@@ -42,6 +42,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -72,6 +73,7 @@ PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 class Row:
     backend: str
     persons: int
+    connections: int
     result: FeedResult
     preload_seconds: float
 
@@ -147,7 +149,7 @@ def drop_pg_database(admin_url: str, name: str) -> None:
     engine.dispose()
 
 
-def run_backend(backend: str, args: argparse.Namespace, workdir: Path) -> Row:
+def run_backend(backend: str, args: argparse.Namespace, workdir: Path) -> list[Row]:
     dup_dist = parse_dup_rate(args.dup_dist) if args.dup_dist else DEFAULT_DUP_DIST
     rows = read_rows(synth_file(workdir, args.records + args.messages, args.seed, dup_dist))
     preload_rows, feed_rows = rows[: args.records], rows[args.records :]
@@ -173,11 +175,18 @@ def run_backend(backend: str, args: argparse.Namespace, workdir: Path) -> Row:
             # Warm-up: a few messages so that first-use costs are not measured.
             warm = [adt_a01(r, f"W{i:08d}") for i, r in enumerate(preload_rows[:20])]
             asyncio.run(feed(served.mllp_port, warm, 1))
-            result = asyncio.run(feed(served.mllp_port, messages, args.connections))
+            counts = [int(c) for c in str(args.connections).split(",") if c.strip()]
+            out = []
+            for n, connections in enumerate(counts):
+                # Each connection count gets its own slice of the feed: new records every time.
+                part = messages[n :: len(counts)]
+                result = asyncio.run(feed(served.mllp_port, part, connections))
+                out.append(Row(backend, persons, connections, result, seconds))
+                print_table(out[-1:], header=n == 0, file=sys.stderr)
             if profiler is not None:
                 profiler.send_signal(signal.SIGINT)
                 profiler.wait(60)
-        return Row(backend, persons, result, seconds)
+        return out
     finally:
         if pg_name is not None:
             drop_pg_database(args.pg_url, pg_name)
@@ -197,20 +206,24 @@ def _start_profiler(pid: int, workdir: Path) -> subprocess.Popen[bytes] | None:
     )  # fmt: skip
 
 
-def print_table(rows: Sequence[Row]) -> None:
+def print_table(rows: Sequence[Row], *, header: bool = True, file: TextIO = sys.stdout) -> None:
     head = (
-        f"{'backend':<11} {'indexed persons':>15} {'messages':>9} {'msg/s':>8} "
+        f"{'backend':<11} {'indexed persons':>15} {'conns':>5} {'messages':>9} {'msg/s':>8} "
         f"{'p50 ms':>7} {'p99 ms':>7} {'AA':>7} {'other':>6}"
     )
-    print(head)
-    print("-" * len(head))
+    if header:
+        print(head, file=file)
+        print("-" * len(head), file=file)
     for r in rows:
         res = r.result
         other = sum(v for k, v in res.answers.items() if k != "AA")
         print(
-            f"{r.backend:<11} {r.persons:>15,} {res.messages:>9,} {res.rate:>8.0f} "
+            f"{r.backend:<11} {r.persons:>15,} {r.connections:>5} {res.messages:>9,} "
+            f"{res.rate:>8.0f} "
             f"{res.percentile(0.5) * 1000:>7.1f} {res.percentile(0.99) * 1000:>7.1f} "
-            f"{res.answers.get('AA', 0):>7,} {other:>6,}"
+            f"{res.answers.get('AA', 0):>7,} {other:>6,}",
+            file=file,
+            flush=True,
         )
 
 
@@ -224,7 +237,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "1.85 records per person)",
     )
     parser.add_argument("--messages", type=int, default=3_000, help="ADT messages fed")
-    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument(
+        "--connections", default="1,8", help="concurrent connections; a comma list runs each"
+    )
     parser.add_argument(
         "--feed-batch", type=int, default=0, help="mpi serve's group commit size (0: off)"
     )
@@ -237,7 +252,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="feed-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
-    results = [run_backend(b.strip(), args, workdir) for b in args.backends.split(",") if b]
+    results = [
+        row
+        for b in args.backends.split(",")
+        if b.strip()
+        for row in run_backend(b.strip(), args, workdir)
+    ]
+    print("\nfeed benchmark (ITI-8 ADT^A01 over MLLP, original-mode ACK)")
     print_table(results)
     if args.json is not None:
         args.json.write_text(
@@ -246,6 +267,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     {
                         "backend": r.backend,
                         "persons": r.persons,
+                        "connections": r.connections,
                         "messages": r.result.messages,
                         "msg_per_s": r.result.rate,
                         "p50_ms": r.result.percentile(0.5) * 1000,
