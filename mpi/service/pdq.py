@@ -217,8 +217,8 @@ class PdqService:
         """
         wanted = self.cache.requested(requested)
         with self._context.store.unit_of_work(readonly=True, snapshot=False) as uow:
-            pks = self._exact_pks(uow, criteria)
-            records = [r for r in uow.records.views(pks) if _passes(r, criteria)]
+            found = self._exact(uow, criteria)
+            records = [r for r in found if _passes(r, criteria)]
             if min_score is not None:
                 records = self._with_fuzzy(uow, criteria, records)
             scored = self._scores(criteria, records)
@@ -254,7 +254,7 @@ class PdqService:
 
     # -- finding --------------------------------------------------------------------------------
 
-    def _exact_pks(self, uow: UnitOfWork, c: PdqCriteria) -> list[int]:
+    def _exact(self, uow: UnitOfWork, c: PdqCriteria) -> list[RecordView]:
         """Keys of the records meeting the indexed criteria (the rest is :func:`_passes`)."""
         within: set[int] | None = None
         for anchor in (self._phone_anchor(uow, c), self._mother_anchor(uow, c)):
@@ -280,7 +280,7 @@ class PdqService:
             )
         if within is not None and not within:
             return []
-        found = uow.records.search_pks(
+        found = uow.records.search_views(
             query, within=within, domain=domain, id_prefix=id_prefix, limit=self.max_records + 1
         )
         if len(found) > self.max_records:

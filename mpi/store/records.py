@@ -140,14 +140,19 @@ _VIEWS = (
     )
     .join(IdentityDomainRow.__table__, IdentityDomainRow.__table__.c.id == _RECORDS.c.domain_id)
     .outerjoin(LinkRow.__table__, LinkRow.__table__.c.record_id == _RECORDS.c.id)
-    .where(_RECORDS.c.id.in_(bindparam("pks", expanding=True)), _RECORDS.c.status == _ACTIVE)
 )
-_SEARCHES: dict[tuple[str, tuple[str, ...]], Select[Any]] = {}
+_VIEWS_BY_PK = _VIEWS.where(
+    _RECORDS.c.id.in_(bindparam("pks", expanding=True)), _RECORDS.c.status == _ACTIVE
+)
+_SEARCHES: dict[tuple[str, tuple[str, ...], bool], Select[Any]] = {}
 
 
-def _search_statement(dialect: str, shape: tuple[str, ...]) -> Select[Any]:
-    """The PDQ search statement for one shape of query (built once, then from the cache)."""
-    key = (dialect, shape)
+def _search_statement(dialect: str, shape: tuple[str, ...], views: bool) -> Select[Any]:
+    """The PDQ search statement for one shape of query (built once, then from the cache).
+
+    ``views``: select the :class:`RecordView` columns (else only the key).
+    """
+    key = (dialect, shape, views)
     cached = _SEARCHES.get(key)
     if cached is not None:
         return cached
@@ -169,7 +174,7 @@ def _search_statement(dialect: str, shape: tuple[str, ...]) -> Select[Any]:
         where.append(c.domain_id == bindparam("domain"))
     if "id-prefix" in shape:
         where.append(c.source_id.like(bindparam("id_prefix"), escape="/"))
-    statement = select(c.id).where(*where)
+    statement = (_VIEWS if views else select(c.id)).where(*where)
     if "within" in shape:
         statement = statement.where(c.id.in_(bindparam("within", expanding=True)))
     else:
@@ -192,6 +197,18 @@ class RecordView:
     enterprise_id: str | None
     demographics: Record
     pid: Mapping[str, Any]
+
+
+def _view(row: Any) -> RecordView:
+    values = {name: row._mapping[name] for name in DEMOGRAPHIC_COLUMNS}
+    ref = SourceRecordRef(row.namespace, row.source_id)
+    return RecordView(
+        pk=row.id,
+        ref=ref,
+        enterprise_id=enterprise_id(row.person_id) if row.person_id else None,
+        demographics=Record(record_id=str(ref), **values),
+        pid=row.pid if isinstance(row.pid, dict) else {},
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -421,7 +438,20 @@ class RecordRepository:
         id_prefix: str | None = None,
         limit: int = 1000,
     ) -> list[int]:
-        """Keys of the active records meeting every criterion, in key order, at most ``limit``.
+        """Keys of the active records meeting every criterion (see :meth:`search_views`)."""
+        rows = self._search(query, within, domain, id_prefix, limit, views=False)
+        return [row.id for row in rows]
+
+    def search_views(
+        self,
+        query: RecordQuery,
+        *,
+        within: Iterable[int] | None = None,
+        domain: str | None = None,
+        id_prefix: str | None = None,
+        limit: int = 1000,
+    ) -> list[RecordView]:
+        """The active records meeting every criterion, in key order, at most ``limit``.
 
         Each criterion is served by an index: names by ``family_key``/``given_key``
         (exact or prefix), the birth date by range, the identifier by the
@@ -435,6 +465,19 @@ class RecordRepository:
         Raises:
             UnknownDomain: ``domain`` is not registered.
         """
+        rows = self._search(query, within, domain, id_prefix, limit, views=True)
+        return [_view(row) for row in rows]
+
+    def _search(
+        self,
+        query: RecordQuery,
+        within: Iterable[int] | None,
+        domain: str | None,
+        id_prefix: str | None,
+        limit: int,
+        *,
+        views: bool,
+    ) -> list[Any]:
         shape: list[str] = []
         params: dict[str, Any] = {"limit": limit}
         for name, value in (("family", query.family_name), ("given", query.given_name)):
@@ -470,13 +513,13 @@ class RecordRepository:
             allowed = sorted(by_id) if allowed is None else [pk for pk in allowed if pk in by_id]
         if allowed is not None:
             shape.append("within")
-        statement = _search_statement(self._dialect(), tuple(shape))
+        statement = _search_statement(self._dialect(), tuple(shape), views)
         if allowed is None:
-            return list(self._core(statement, params).scalars())
-        found: list[int] = []
+            return list(self._core(statement, params))
+        found: list[Any] = []
         for chunk in _chunks(sorted(allowed), 500):
-            found.extend(self._core(statement, {**params, "within": list(chunk)}).scalars())
-        return sorted(found)[:limit]
+            found.extend(self._core(statement, {**params, "within": list(chunk)}))
+        return sorted(found, key=lambda row: row.id)[:limit]
 
     def identifier_pks(self, ref: SourceRecordRef) -> list[int]:
         """Keys of the active records whose own id, or a carried id, is ``ref``."""
@@ -490,16 +533,8 @@ class RecordRepository:
         wanted = list(dict.fromkeys(pks))
         by_pk: dict[int, RecordView] = {}
         for chunk in _chunks(wanted, 500):
-            for row in self._core(_VIEWS, {"pks": list(chunk)}):
-                values = {name: row._mapping[name] for name in DEMOGRAPHIC_COLUMNS}
-                ref = SourceRecordRef(row.namespace, row.source_id)
-                by_pk[row.id] = RecordView(
-                    pk=row.id,
-                    ref=ref,
-                    enterprise_id=enterprise_id(row.person_id) if row.person_id else None,
-                    demographics=Record(record_id=str(ref), **values),
-                    pid=row.pid if isinstance(row.pid, dict) else {},
-                )
+            for row in self._core(_VIEWS_BY_PK, {"pks": list(chunk)}):
+                by_pk[row.id] = _view(row)
         return [by_pk[pk] for pk in wanted if pk in by_pk]
 
     def _core(self, statement: Executable, params: Mapping[str, Any]) -> Any:
