@@ -17,6 +17,7 @@ or too broad search is 400.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
@@ -227,19 +228,44 @@ def pdqm(
             max_length=512, description="``system|value``", examples=["urn:oid:2.999.10.1|NG-1001"]
         ),
     ] = None,
+    address: Annotated[str | None, Query(max_length=200, description="street, starts with")] = None,
+    address_city: Annotated[
+        str | None, Query(alias="address-city", max_length=200, examples=["Springfield"])
+    ] = None,
+    address_state: Annotated[str | None, Query(alias="address-state", max_length=200)] = None,
+    address_postalcode: Annotated[
+        str | None, Query(alias="address-postalcode", max_length=20, examples=["62701"])
+    ] = None,
+    address_country: Annotated[str | None, Query(alias="address-country", max_length=100)] = None,
+    telecom: Annotated[
+        str | None,
+        Query(max_length=100, description="phone number (``phone|`` prefix allowed)"),
+    ] = None,
+    mothers_maiden_name: Annotated[
+        str | None, Query(alias="mothersMaidenName", max_length=200, description="starts with")
+    ] = None,
     count: Annotated[int, Query(alias="_count", ge=1, le=500)] = 50,
     offset: Annotated[int, Query(alias="_offset", ge=0, le=100_000)] = 0,
 ) -> JSONResponse:
     """Persons matching every criterion, best first, as a ``searchset`` Bundle with scores."""
     try:
-        criteria = _criteria(
-            family, family_exact, given, given_exact, birthdate, gender, identifier
+        criteria = replace(
+            _criteria(family, family_exact, given, given_exact, birthdate, gender, identifier),
+            street=_string_criterion(address, None),
+            city=_string_criterion(address_city, None),
+            state=_string_criterion(address_state, None),
+            postcode=_string_criterion(address_postalcode, None),
+            country=_string_criterion(address_country, None),
+            phone=telecom.removeprefix("phone|") if telecom else None,
+            mother_maiden_name=_string_criterion(mothers_maiden_name, None),
         )
         if criteria.is_empty:
             return _outcome(
                 400,
                 "required",
-                "search: give at least one of family, given, birthdate, gender, identifier",
+                "search: give at least one of family, given, birthdate, gender, identifier, "
+                "address, address-city, address-state, address-postalcode, address-country, "
+                "telecom, mothersMaidenName",
             )
         hits = services.pdq.search(criteria)
     except InvalidQuery as e:

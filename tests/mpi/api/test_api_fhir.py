@@ -148,6 +148,9 @@ def _bundle(client: TestClient, params: dict[str, Any]) -> Bundle:
         {"birthdate": "1970-04", "gender": "male"},
         {"identifier": f"urn:oid:{NG_OID}|NG-1"},
         {"identifier": "RIVERCL|RC-0"},
+        {"family": "smith", "address-city": "spring", "address-postalcode": "62701"},
+        {"family": "smith", "address": "12 high"},
+        {"telecom": "phone|(217)555-0101"},
     ],
 )
 def test_pdqm_finds_the_person_with_a_score(
@@ -167,8 +170,9 @@ def test_pdqm_finds_the_person_with_a_score(
 
 
 def test_pdqm_no_match_is_an_empty_bundle(client: TestClient, john: str) -> None:
-    bundle = _bundle(client, {"family": "nobody"})
-    assert bundle.total == 0 and not bundle.entry
+    for params in ({"family": "nobody"}, {"family": "smith", "address-city": "Capital"}):
+        bundle = _bundle(client, params)
+        assert bundle.total == 0 and not bundle.entry
 
 
 def test_pdqm_count_pages_with_a_next_link(client: TestClient, john: str) -> None:
@@ -188,6 +192,7 @@ def test_pdqm_count_pages_with_a_next_link(client: TestClient, john: str) -> Non
     [
         ({}, 400, "give at least one of"),
         ({"gender": "female"}, 400, "search is too broad"),
+        ({"address-city": "spring"}, 400, "search is too broad"),
         ({"identifier": "urn:oid:9.9.9|X1"}, 404, "identifier domain not recognized"),
         ({"birthdate": "1970-13-01"}, 400, "birth date: '1970-13-01' must be"),
         ({"birthdate": "gt1970"}, 400, "birth date: 'gt1970' must be"),
