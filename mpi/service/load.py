@@ -163,6 +163,7 @@ def _load(
     mrns = _mrns(path, table.original, table.lines)
     _check_domain(ctx, domain)
     frame = _frame(table.canonical, domain, mrns)
+    del table  # the file as read: as large as the frame, not needed any more
     say(f"{len(frame):,} records read; looking up ids already in the index")
     with ctx.store.unit_of_work(readonly=True) as uow:
         # An index without active records has no records at all (a subsumed id always
@@ -171,7 +172,7 @@ def _load(
         known = uow.bulk.existing(domain, mrns) if populated else {}
         stored = _stored(uow) if populated else []
     changed, unchanged = _changed(frame, domain, known, stored)
-    fresh = frame[~frame["mrn"].isin(known)].reset_index(drop=True)
+    fresh = frame[~frame["mrn"].isin(known)].reset_index(drop=True) if known else frame
     outcome = FeedOutcome()
     if changed:
         say(f"updating {len(changed):,} records loaded before with other demographics")
@@ -355,6 +356,7 @@ def _plan(
     pair_ctx = PairContext(prepared, left, right)
     gamma = compare_all(settings.comparisons, pair_ctx)
     weight, guarded, _ = score_vectors(model, pair_ctx, gamma)
+    del pair_ctx  # its per-column caches are the largest arrays of a big load
     prob = np.asarray(probability(weight), dtype=np.float64)
     linked = (prob >= ctx.matcher.link_threshold) & ~guarded
     cannot = guarded | (weight - model.prior_weight < 0)
@@ -566,6 +568,7 @@ def _write(
     mrns = [str(m) for m in ordered["mrn"].tolist()]
     columns = [ordered[f].tolist() for f in _FIELDS]
     records = [Record(f"{domain}|{m}", *values) for m, *values in zip(mrns, *columns, strict=True)]
+    del ordered, columns
     pks: dict[str, int] = {str(s.ref): s.pk for s in stored}
     touched: set[str] = set()
     for start, end in _batches(plan, batch_size):
