@@ -16,7 +16,7 @@ from mpi.domain import Role
 from mpi.errors import AccessDenied
 from mpi.service.context import ServiceContext
 
-__all__ = ["Caller", "authenticate", "authorise"]
+__all__ = ["Caller", "Forbidden", "Unauthenticated", "authenticate", "authorise"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -50,6 +50,11 @@ from mpi.store import UnitOfWork
 
 __all__ = [
     "GOLDEN_FIELDS",
+    "RULE_COMPLETE",
+    "RULE_ONLY",
+    "RULE_RECENT",
+    "RULE_TIE",
+    "RULE_TRUSTED",
     "AuditPage",
     "GoldenValue",
     "PersonHistory",
@@ -57,7 +62,11 @@ __all__ = [
     "StewardshipService",
     "UnlinkResult",
     "UnmergeResult",
+    "detach_record",
     "golden_record",
+    "merge_persons",
+    "person_view",
+    "record_json",
 ]
 
 GOLDEN_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Record) if f.name != "record_id")
