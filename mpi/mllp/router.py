@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -50,6 +51,7 @@ from hl7.messages import (
 )
 from hl7.model import AssigningAuthority
 from hl7.responses import build_ack, build_pdq_response, build_pix_response
+from mpi import metrics
 
 __all__ = [
     "MessageHandler",
@@ -160,12 +162,20 @@ class Router:
     # -- entry points ----------------------------------------------------------------------------
 
     def route(self, payload: bytes) -> bytes | None:
-        """Answer one frame's payload.
+        """Answer one frame's payload (and count it in :mod:`mpi.metrics`).
 
         Returns:
             The encoded answer, or ``None`` when nothing can be answered
             (no MSH and ``answer_garbage`` off).
         """
+        started = time.perf_counter()
+        answer = self._route(payload)
+        kind = _metric_type(payload)
+        metrics.observe_message(kind, time.perf_counter() - started)
+        metrics.count_message(kind, _outcome(answer))
+        return answer
+
+    def _route(self, payload: bytes) -> bytes | None:
         try:
             message = decode(payload)
         except Hl7Error as e:
@@ -281,3 +291,40 @@ def _not_offered(request: Request) -> Hl7Error:
         f"{h.message_code}^{h.trigger_event}",
         "is not offered by this server",
     )
+
+
+_METRIC_TYPES = frozenset(
+    {"ADT^A01", "ADT^A04", "ADT^A05", "ADT^A08", "ADT^A40", "QBP^Q22", "QBP^Q23", "QCN^J01"}
+)
+
+
+def _metric_type(payload: bytes) -> str:
+    """MSH-9.1^MSH-9.2 for the metrics label; anything unexpected is ``other`` (bounded labels)."""
+    end = payload.find(b"\r", 0, 1024)
+    head = payload[: end if end > 0 else 1024]
+    if not head.startswith(b"MSH") or len(head) < 8:
+        return "other"
+    fields = head.split(head[3:4])
+    if len(fields) <= 8:
+        return "other"
+    parts = fields[8].split(head[4:5])
+    kind = b"^".join(parts[:2]).decode("ascii", "replace")
+    return kind if kind in _METRIC_TYPES else "other"
+
+
+def _outcome(answer: bytes | None) -> str:
+    """QAK-2 of an RSP, else MSA-1 (``none`` when nothing was answered)."""
+    if answer is None:
+        return "none"
+    sep = answer[3:4] or b"|"
+    for segment, field in ((b"\rQAK" + sep, 2), (b"\rMSA" + sep, 1)):
+        at = answer.find(segment)
+        if at >= 0:
+            value = answer[at + 1 :].split(b"\r", 1)[0].split(sep)
+            if len(value) > field:
+                code = value[field].decode("ascii", "replace")
+                return code if code in _OUTCOMES else "other"
+    return "other"
+
+
+_OUTCOMES = frozenset({"AA", "AE", "AR", "OK", "NF"})

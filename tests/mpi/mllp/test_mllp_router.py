@@ -211,3 +211,36 @@ def test_serialized_handler_runs_one_call_at_a_time() -> None:
     assert [msa(a)[0] for a in answers if a] == ["AA"] * 40
     assert inner.most == 1
     assert len(inner.calls) == 40
+
+
+def test_answers_are_counted_in_the_metrics() -> None:
+    from mpi.metrics import REGISTRY
+
+    def count(kind: str, outcome: str) -> float:
+        value = REGISTRY.get_sample_value("mpi_messages_total", {"type": kind, "outcome": outcome})
+        return value or 0.0
+
+    def latency_count(kind: str) -> float:
+        return REGISTRY.get_sample_value("mpi_message_seconds_count", {"type": kind}) or 0.0
+
+    before = (
+        count("ADT^A01", "AA"),
+        count("ADT^A01", "AE"),
+        count("QBP^Q23", "AE"),
+        count("other", "AR"),
+        latency_count("ADT^A01"),
+    )
+    router = Router(feed=FailingHandler())
+    router.route(adt("M1"))
+    router.route(adt("CRASH-M"))
+    Router().route(golden("qbp_q23.hl7"))  # no PIX handler: RSP with QAK-2 AR
+    router.route(golden("bad_type_orm.hl7"))  # an unexpected type is labelled "other"
+    after = (
+        count("ADT^A01", "AA"),
+        count("ADT^A01", "AE"),
+        count("QBP^Q23", "AE"),
+        count("other", "AR"),
+        latency_count("ADT^A01"),
+    )
+    assert [a - b for a, b in zip(after, before, strict=True)] == [1, 1, 0, 1, 2]
+    assert count("QBP^Q23", "AR") >= 1
