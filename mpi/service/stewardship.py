@@ -6,6 +6,10 @@ notifications of every person whose cross-reference set changed
 (:func:`~mpi.service.notifications.queue_xref_change`), so a change and its
 notification are committed together or not at all.
 
+An unlink (and a reviewer's ``no-match`` on two records of one person) is
+remembered as decided ``no-match`` pairs between the record and those it
+leaves, so a later update (A08) of either does not join them again.
+
 Golden view (survivorship). The person's best value of each demographic field
 is chosen among its **active** source records that have the field, by these
 rules, in order:
@@ -40,11 +44,13 @@ from mpi.domain import (
     PersonMerge,
     PersonStatus,
     RecordStatus,
+    ReviewDecision,
     SourceRecord,
     SourceRecordRef,
 )
 from mpi.errors import InvalidState, NotFound
 from mpi.service.context import ServiceContext
+from mpi.service.linking import explanation
 from mpi.service.notifications import queue_xref_change
 from mpi.store import UnitOfWork
 
@@ -429,9 +435,39 @@ def detach_record(
         {"records": _refs(uow, enterprise_id), "new_person": new},
         reason,
     )
+    _remember_apart(uow, ctx, ref, enterprise_id, actor=actor, reason=reason)
     queue_xref_change(uow, ctx.settings, enterprise_id)
     queue_xref_change(uow, ctx.settings, new)
     return new
+
+
+def _remember_apart(
+    uow: UnitOfWork,
+    ctx: ServiceContext,
+    ref: SourceRecordRef,
+    enterprise_id: str,
+    *,
+    actor: str,
+    reason: str | None,
+) -> None:
+    """Record "not the same patient" between ``ref`` and the records left in the person.
+
+    Without it the matcher would join them again on the next update (A08) of a
+    record left behind. Stored as decided ``no-match`` review tasks: the matcher
+    skips such pairs, they are never proposed again, and ``mpi train`` learns
+    from them.
+    """
+    moved = uow.records.require(ref)
+    for other in uow.records.for_person(enterprise_id):
+        score = ctx.matcher.score(moved.demographics, [other.demographics])[0]
+        task = uow.reviews.propose(ref, other.ref, score.match_probability, explanation(score))
+        if task is not None:
+            uow.reviews.decide(
+                task.id,
+                ReviewDecision.NO_MATCH,
+                by=actor,
+                reason=f"unlink from {enterprise_id}" + (f": {reason}" if reason else ""),
+            )
 
 
 def record_json(record: SourceRecord) -> dict[str, Any]:

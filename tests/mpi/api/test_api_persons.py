@@ -215,3 +215,22 @@ def test_unknown_person_reads_are_404(client: TestClient) -> None:
         r = client.get(url, headers=auth(READER))
         assert r.status_code == 404
         assert r.json() == {"detail": "person: 'E000000042' is not an enterprise id of this index"}
+
+
+def test_an_unlink_survives_later_updates_of_either_record(
+    client: TestClient, people: dict[str, str], feed: Feed
+) -> None:
+    john = people["john"]
+    r = client.post(
+        f"/api/persons/{john}/unlink", json={"domain": "RIVERCL", "id": "RC-0"}, headers=auth(ADMIN)
+    )
+    assert r.status_code == 200, r.text
+    new = r.json()["new_person"]["enterprise_id"]
+    # Both facilities re-send their records unchanged (A08): the steward's split holds.
+    feed("NG-1^^^NORTHGEN", event="A08")
+    feed("RC-0^^^RIVERCL", "SMITH^JON^^^^^L", sender=RC, event="A08")
+    assert ids(_person(client, john)) == ["NORTHGEN|NG-1"]
+    assert ids(_person(client, new)) == ["RIVERCL|RC-0"]
+    # The split is remembered as a reviewer's no-match (a labelled pair for mpi train).
+    decided = client.get("/api/reviews", params={"status": "decided"}, headers=auth(ADMIN)).json()
+    assert [(i["decision"], i["decided_by"]) for i in decided["items"]] == [("no-match", "alice")]
