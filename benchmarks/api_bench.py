@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
 import signal
 import socket
@@ -48,16 +49,23 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from query_bench import Person, population, prepare, settings
 
 NG_OID = "2.999.10.1"
+# The reader token of the server this script starts; for --url give the server's (--token).
+TOKEN = os.environ.get("MPI_BENCH_TOKEN", "bench-reader-token")
 
 
 def serve(db_url: str, port: int) -> None:
     """Run the HTTP API on the database until killed."""
+    from dataclasses import replace
+
     import uvicorn
 
     from mpi.api import create_app
+    from mpi.domain import Role
     from mpi.service.context import open_context
+    from mpi.settings import ApiSettings, ApiToken
 
-    app = create_app(open_context(settings(db_url)))
+    readers = ApiSettings(tokens=(ApiToken(TOKEN, Role.READER, "bench"),))
+    app = create_app(open_context(replace(settings(db_url), api=readers)))
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
     server = uvicorn.Server(config)
 
@@ -146,7 +154,10 @@ async def _connection(
 async def fire(base: str, requests: Sequence[Request], connections: int) -> tuple[Result, float]:
     result = Result()
     limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30.0) as client:
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    async with httpx.AsyncClient(
+        base_url=base, limits=limits, timeout=30.0, headers=headers
+    ) as client:
         started = time.perf_counter()
         await asyncio.gather(
             *(_connection(client, requests[k::connections], result) for k in range(connections))

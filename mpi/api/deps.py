@@ -17,6 +17,7 @@ from mpi.service.review import ReviewService
 from mpi.service.stewardship import StewardshipService
 
 __all__ = [
+    "READER_REQUIRED",
     "Admin",
     "Context",
     "Reader",
@@ -85,5 +86,7 @@ def _require(role: Role) -> object:
 
 
 Reader = Annotated[Caller, _require(Role.READER)]
+READER_REQUIRED = _require(Role.READER)
+"""For a whole router: every route needs at least a reader's token."""
 Reviewer = Annotated[Caller, _require(Role.REVIEWER)]
 Admin = Annotated[Caller, _require(Role.ADMIN)]

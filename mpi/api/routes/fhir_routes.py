@@ -23,7 +23,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 
-from mpi.api.deps import ServicesDep
+from mpi.api.deps import READER_REQUIRED, ServicesDep
 from mpi.api.fhir import (
     FHIR_JSON,
     bundle,
@@ -46,7 +46,9 @@ from mpi.service.pdq import (
     parse_birth_date_criterion,
 )
 
-router = APIRouter(prefix="/fhir", tags=["fhir"])
+# Patient data: lookups need a reader's token like the rest of the API (only
+# /health and /metrics are open).
+router = APIRouter(prefix="/fhir", tags=["fhir"], dependencies=[READER_REQUIRED])
 
 _OUTCOME_EXAMPLE = operation_outcome("code-invalid", "targetSystem not found")
 _PARAMETERS_EXAMPLE = {

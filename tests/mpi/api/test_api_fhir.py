@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from api_helpers import ADMIN, RC, Feed, TestClient, auth
+from api_helpers import ADMIN, RC, READER, Feed, TestClient, auth
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 from fhir.resources.R4B.parameters import Parameters
@@ -20,6 +20,20 @@ from mpi.service import ServiceContext
 
 NG_OID, RC_OID, MPI_OID, NATID_OID = "2.999.10.1", "2.999.10.2", "2.999.1", "2.999.99"
 PIX = "/fhir/Patient/$ihe-pix"
+
+
+@pytest.fixture(autouse=True)
+def _reader(client: TestClient) -> None:
+    """FHIR lookups need a reader's token (patient data; only /health and /metrics are open)."""
+    client.headers.update(auth(READER))
+
+
+def test_fhir_needs_a_token(client: TestClient) -> None:
+    del client.headers["Authorization"]
+    outcome = _outcome(client.get("/fhir/Patient", params={"family": "SMITH"}), 401)
+    assert outcome.issue[0].code == "login"
+    client.headers.update(auth("not-a-token"))
+    _outcome(client.get(PIX, params={"sourceIdentifier": "urn:oid:2.999.10.1|NG-1"}), 401)
 
 
 @pytest.fixture
