@@ -60,6 +60,7 @@ from mpi.service.context import ServiceContext
 from mpi.service.feed import FeedOutcome, FeedService
 from mpi.service.notifications import queue_xref_change
 from mpi.store import BulkLink, StoredDemographics, UnitOfWork
+from mpi.store.blocking import hash_keys
 from mpi.store.review_bulk import BulkReview, insert_review_tasks, tune_for_bulk
 
 __all__ = ["ID_COLUMN", "LoadSummary", "block_keys", "load_file"]
@@ -477,31 +478,33 @@ def _reviews(
 
 @dataclass(frozen=True, slots=True)
 class BlockKeys:
-    """Blocking keys of many records: ``record[k]`` (a position) has key ``key[k]``.
+    """Blocking keys of many records, hashed as stored (:func:`~mpi.store.blocking.hash_keys`):
+    ``record[k]`` (a position) has the key hashed to ``key_hash[k]``.
 
     Sorted by record position, so the keys of a range of records are one slice.
     """
 
     record: npt.NDArray[np.int64]
-    key: npt.NDArray[np.object_]
+    key_hash: npt.NDArray[np.int64]
 
-    def of(self, position: int) -> list[str]:
-        """The keys of one record."""
+    def of(self, position: int) -> list[int]:
+        """The (hashed) keys of one record."""
         lo, hi = np.searchsorted(self.record, [position, position + 1])
-        return [str(k) for k in self.key[lo:hi]]
+        return [int(k) for k in self.key_hash[lo:hi]]
 
-    def slice(self, start: int, end: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.object_]]:
-        """The (position, key) pairs of the records ``start <= position < end``."""
+    def slice(self, start: int, end: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """The (position, key hash) pairs of the records ``start <= position < end``."""
         lo, hi = np.searchsorted(self.record, [start, end])
-        return self.record[lo:hi], self.key[lo:hi]
+        return self.record[lo:hi], self.key_hash[lo:hi]
 
 
 def block_keys(prepared: PreparedFrame, rules: Sequence[BlockingRule]) -> BlockKeys:
     """Each record's blocking keys, as :meth:`ScalarMatcher.blocking_keys
-    <matching.scalar.ScalarMatcher.blocking_keys>` gives them, computed per column at once."""
+    <matching.scalar.ScalarMatcher.blocking_keys>` gives them, computed per column at once
+    and hashed as the store keeps them (the texts are dropped rule by rule)."""
     n = len(prepared)
     positions: list[npt.NDArray[np.int64]] = []
-    values: list[npt.NDArray[np.object_]] = []
+    values: list[npt.NDArray[np.int64]] = []
     for rule in rules:
         columns = [prepared.strings(c) for c in rule.columns]
         present = np.ones(n, dtype=bool)
@@ -515,9 +518,9 @@ def block_keys(prepared: PreparedFrame, rules: Sequence[BlockingRule]) -> BlockK
         for col in columns[1:]:
             joined = joined + "|" + col[rows]
         positions.append(rows.astype(np.int64))
-        values.append(joined)
+        values.append(hash_keys(joined))
     if not positions:
-        return BlockKeys(np.empty(0, dtype=np.int64), np.empty(0, dtype=object))
+        return BlockKeys(np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64))
     record = np.concatenate(positions)
     order = np.argsort(record, kind="stable")
     return BlockKeys(record[order], np.concatenate(values)[order])
@@ -528,19 +531,14 @@ def block_keys(prepared: PreparedFrame, rules: Sequence[BlockingRule]) -> BlockK
 
 def _key_rows(
     keys: BlockKeys, start: int, end: int, todo: list[int], pks: list[int]
-) -> list[tuple[int, str]]:
-    """``(record key, blocking key)`` rows of a batch.
-
-    Not sorted by key: with the large page cache of :func:`tune_for_bulk
-    <mpi.store.review_bulk.tune_for_bulk>` the index takes them in any order
-    nearly as fast, and sorting strings costs more than it saves.
-    """
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """``(record keys, key hashes)`` of a batch's records that are written now."""
     pk_of = np.full(end - start, -1, dtype=np.int64)
     pk_of[np.asarray(todo, dtype=np.int64) - start] = pks
-    positions, values = keys.slice(start, end)
+    positions, hashes = keys.slice(start, end)
     record_pks = pk_of[positions - start]
     keep = record_pks >= 0
-    return list(zip(record_pks[keep].tolist(), values[keep].tolist(), strict=True))
+    return record_pks[keep], hashes[keep]
 
 
 def _batches(plan: _Plan, size: int) -> Iterator[tuple[int, int]]:
@@ -624,7 +622,7 @@ def _write_batch(
         return _Written(set(), {})
     new = [NewSourceRecord(SourceRecordRef(domain, mrns[i]), records[i], {}) for i in todo]
     pks = uow.bulk.insert_records(new)
-    uow.bulk.insert_blocking_keys(_key_rows(plan.keys, start, end, todo, pks))
+    uow.bulk.insert_key_hashes(*_key_rows(plan.keys, start, end, todo, pks))
     codes = plan.person[todo]
     orphans = sorted({int(c) for c in codes if c < 0}, reverse=True)
     created = dict(zip(orphans, uow.bulk.create_persons(len(orphans)), strict=True))

@@ -1,13 +1,17 @@
 """Blocking keys: the index that turns "who could this be?" into an index lookup.
 
 The keys are opaque strings made by :mod:`matching` (``blocking_keys(record)``);
-the store only keeps them per record and finds the records sharing a key.
+the store keeps each as a 64-bit hash (:func:`hash_keys`) per record and finds
+the records sharing a key. Every writer and reader goes through :func:`hash_keys`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
 from sqlalchemy import delete, insert, literal, select, union_all
 
 from mpi.domain import RecordStatus, SourceRecord, SourceRecordRef
@@ -15,9 +19,26 @@ from mpi.store._base import Context
 from mpi.store.models import BlockingKey
 from mpi.store.records import RecordRepository
 
-__all__ = ["BlockingKeyRepository"]
+__all__ = ["BlockingKeyRepository", "hash_keys"]
 
 _KEYS_PER_QUERY = 100  # SQLite allows 500 terms in a compound SELECT
+_HASH_KEY = "mpi.blocking.key"
+"""The 16-byte SipHash key of :func:`hash_keys`. Stored hashes depend on it: never change it."""
+
+
+def hash_keys(keys: Sequence[str] | npt.NDArray[np.object_]) -> npt.NDArray[np.int64]:
+    """The stored form of blocking keys: a signed 64-bit hash of each key's UTF-8 text.
+
+    SipHash-2-4 with a fixed key plus a final bit mix, as :func:`pandas.util.hash_array`
+    computes it (vectorised: a few million keys a second). Deterministic across
+    processes and machines; a test pins known values, so a change of the function
+    cannot go unnoticed (stored hashes would stop matching).
+    """
+    values = np.asarray(keys, dtype=object)
+    if not len(values):
+        return np.empty(0, dtype=np.int64)
+    hashed = pd.util.hash_array(values, encoding="utf8", hash_key=_HASH_KEY, categorize=False)
+    return np.asarray(hashed, dtype=np.uint64).view(np.int64)
 
 
 class BlockingKeyRepository:
@@ -35,16 +56,19 @@ class BlockingKeyRepository:
         """
         pk = self._ctx.record_pk(ref)
         self._ctx.session.execute(delete(BlockingKey).where(BlockingKey.record_id == pk))
-        rows = [{"key": key, "record_id": pk} for key in dict.fromkeys(keys)]
+        hashes = dict.fromkeys(hash_keys(list(keys)).tolist())
+        rows = [{"key_hash": h, "record_id": pk} for h in hashes]
         if rows:
             self._ctx.session.execute(insert(BlockingKey), rows)
 
-    def keys_of(self, ref: SourceRecordRef) -> list[str]:
-        """A record's keys, sorted."""
+    def keys_of(self, ref: SourceRecordRef) -> list[int]:
+        """A record's stored keys (their :func:`hash_keys` values), sorted."""
         pk = self._ctx.record_pk(ref)
         return list(
             self._ctx.session.scalars(
-                select(BlockingKey.key).where(BlockingKey.record_id == pk).order_by(BlockingKey.key)
+                select(BlockingKey.key_hash)
+                .where(BlockingKey.record_id == pk)
+                .order_by(BlockingKey.key_hash)
             )
         )
 
@@ -57,18 +81,18 @@ class BlockingKeyRepository:
         found. Subsumed records have no keys (:meth:`RecordRepository.subsume
         <mpi.store.records.RecordRepository.subsume>` drops them).
         """
-        keys = list(dict.fromkeys(keys))
-        if not keys or limit_per_key < 1:
+        hashes = list(dict.fromkeys(hash_keys(list(keys)).tolist()))
+        if not hashes or limit_per_key < 1:
             return []
         found: list[int] = []
-        for start in range(0, len(keys), _KEYS_PER_QUERY):
+        for start in range(0, len(hashes), _KEYS_PER_QUERY):
             # One index range scan per key, newest first, stopping after the limit: a
             # huge block costs no more than a small one.
             parts = []
-            for i, key in enumerate(keys[start : start + _KEYS_PER_QUERY]):
+            for i, key_hash in enumerate(hashes[start : start + _KEYS_PER_QUERY]):
                 sub = (
                     select(BlockingKey.record_id)
-                    .where(BlockingKey.key == key)
+                    .where(BlockingKey.key_hash == key_hash)
                     .order_by(BlockingKey.record_id.desc())
                     .limit(limit_per_key)
                     .subquery()

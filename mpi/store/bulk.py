@@ -8,6 +8,7 @@ batch commits or rolls back as one. Typical use, per batch of a few thousand row
     new = [r for r in batch if r.ref.id not in known]
     pks = uow.bulk.insert_records(new)
     uow.bulk.insert_blocking_keys((pk, k) for pk, r in zip(pks, new) for k in keys(r))
+    # or, hashed and vectorised: uow.bulk.insert_key_hashes(record_pks, hash_keys(key_texts))
     persons = uow.bulk.create_persons(n)
     uow.bulk.insert_links([BulkLink(pk, eid, 1.0, LinkMethod.AUTO), ...])
     uow.commit()
@@ -23,6 +24,8 @@ from functools import lru_cache
 from itertools import islice
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 from sqlalchemy import JSON, select, text
 
 from matching.record import Record
@@ -38,9 +41,9 @@ from mpi.domain import (
 )
 from mpi.errors import NotFound
 from mpi.store._base import Context
+from mpi.store.blocking import hash_keys
 from mpi.store.models import (
     AuditEvent,
-    BlockingKey,
     IdentityDomainRow,
     LinkRow,
     PersonRow,
@@ -143,8 +146,32 @@ class BulkLoader:
         return pks
 
     def insert_blocking_keys(self, rows: Iterable[tuple[int, str]]) -> int:
-        """Insert ``(record key, blocking key)`` pairs, unique per record; returns the count."""
-        return self._write(BlockingKey, ["record_id", "key"], rows)
+        """Insert ``(record key, blocking key)`` pairs; returns how many were new per record."""
+        pairs = list(rows)
+        return self.insert_key_hashes(
+            np.array([pk for pk, _ in pairs], dtype=np.int64),
+            hash_keys([key for _, key in pairs]),
+        )
+
+    def insert_key_hashes(
+        self, record_pks: npt.NDArray[np.int64], hashes: npt.NDArray[np.int64]
+    ) -> int:
+        """Insert blocking keys already hashed (:func:`~mpi.store.blocking.hash_keys`), one
+        per ``(record key, hash)``; repeats within the call are dropped. Returns the count.
+
+        The rows go in primary-key order (hash, then record): an ordered run merges into
+        the index page by page instead of touching a random page per row.
+        """
+        if not len(record_pks):
+            return 0
+        order = np.lexsort((record_pks, hashes))
+        h, r = hashes[order], record_pks[order]
+        keep = np.ones(len(h), dtype=bool)
+        keep[1:] = (h[1:] != h[:-1]) | (r[1:] != r[:-1])
+        h, r = h[keep], r[keep]
+        rows = zip(h.tolist(), r.tolist(), strict=True)
+        self._write_plain("blocking_key", ["key_hash", "record_id"], rows)
+        return len(h)
 
     def create_persons(self, count: int) -> list[str]:
         """Create ``count`` active persons; returns their enterprise ids in creation order."""
@@ -304,6 +331,25 @@ class BulkLoader:
                     cur.close()
             total += len(chunk)
         return total
+
+    def _write_plain(
+        self, table: str, columns: Sequence[str], rows: Iterable[tuple[Any, ...]]
+    ) -> None:
+        """Write rows whose values need no conversion (numbers, text), all in one go."""
+        raw = self._ctx.session.connection().connection.driver_connection
+        assert raw is not None
+        names = ", ".join(f'"{c}"' for c in columns)
+        if self._dialect == "postgresql":
+            with raw.cursor() as cur, cur.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            return
+        marks = ", ".join("?" for _ in columns)
+        cur = raw.cursor()
+        try:
+            cur.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks})", rows)
+        finally:
+            cur.close()
 
     def _converters(
         self, table: Any, columns: Sequence[str]

@@ -18,6 +18,7 @@ from mpi.errors import UnknownDomain
 from mpi.service import ServiceContext
 from mpi.service.feed import FeedHandler
 from mpi.service.load import block_keys, load_file
+from mpi.store.blocking import hash_keys
 
 HEADER = "mrn,given_name,family_name,birth_date,sex,street,city,postcode,phone\n"
 ROWS = [
@@ -72,11 +73,21 @@ def test_load_links_like_the_feed_and_keeps_twins_apart(
         ]
         # The feed finds loaded records through the same blocking keys.
         assert uow.blocking.keys_of(SourceRecordRef("RIVERCL", "RC-3")) == sorted(
-            ctx.matcher.blocking_keys(
-                Record(
-                    "x", "Mary", None, "Jones", "19850101", "F", "1 Elm Road", "Capital", "99999"
+            hash_keys(
+                ctx.matcher.blocking_keys(
+                    Record(
+                        "x",
+                        "Mary",
+                        None,
+                        "Jones",
+                        "19850101",
+                        "F",
+                        "1 Elm Road",
+                        "Capital",
+                        "99999",
+                    )
                 )
-            )
+            ).tolist()
         )
     assert frozenset(("RC-1", "RC-4")) in pairs or frozenset(("RC-2", "RC-4")) in pairs
 
@@ -159,7 +170,8 @@ def test_vectorised_blocking_keys_equal_the_feed_keys(ctx: ServiceContext) -> No
     keys = block_keys(prepare_frame(frame), ctx.matcher.model.settings.blocking)
     for position, row in enumerate(frame.itertuples(index=False)):
         record = Record(**{k: v for k, v in row._asdict().items()})
-        assert sorted(keys.of(position)) == sorted(ctx.matcher.blocking_keys(record))
+        feed_keys = hash_keys(ctx.matcher.blocking_keys(record)).tolist()
+        assert sorted(keys.of(position)) == sorted(feed_keys)
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import Engine
 
 from mpi.store import create_engine, current_revision, head_revision, migrate
+from mpi.store.blocking import hash_keys
 from mpi.store.db import alembic_config
 from mpi.store.models import Base
 
@@ -70,3 +71,26 @@ def test_audit_trail_is_append_only_in_the_database(engine: Engine, statement: s
         conn.exec_driver_sql(statement)
     with engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT actor FROM audit_event").scalar_one() == "alice"
+
+
+def test_upgrade_to_0004_rehashes_stored_blocking_keys(empty_db_url: str) -> None:
+    engine = create_engine(empty_db_url)
+    try:
+        migrate(engine, "0003")
+        rows = [("fam:doe", 1), ("dob:1970", 1), ("fam:doe", 2), ("given:änne", 3)]
+        rows += [(f"k{i}", 10 + i) for i in range(120)]
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text("INSERT INTO blocking_key (key, record_id) VALUES (:k, :r)"),
+                [{"k": k, "r": r} for k, r in rows],
+            )
+        migrate(engine)
+        with engine.connect() as conn:
+            stored = set(
+                conn.execute(sa.text("SELECT key_hash, record_id FROM blocking_key")).all()
+            )
+        hashes = hash_keys([k for k, _ in rows]).tolist()
+        assert stored == {(h, r) for h, (_, r) in zip(hashes, rows, strict=True)}
+        assert _diff(engine) == []
+    finally:
+        engine.dispose()
