@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import JSON, select, text
+from sqlalchemy import JSON, Index, func, inspect, select, text
 
 from matching.record import Record
 from mpi.domain import (
@@ -44,6 +44,8 @@ from mpi.store._base import Context
 from mpi.store.blocking import hash_keys
 from mpi.store.models import (
     AuditEvent,
+    Base,
+    BlockingKey,
     IdentityDomainRow,
     LinkRow,
     PersonRow,
@@ -53,12 +55,30 @@ from mpi.store.models import (
 )
 from mpi.store.records import DEMOGRAPHIC_COLUMNS, SEARCH_KEY_COLUMNS, record_columns
 
-__all__ = ["BulkLink", "BulkLoader", "StoredDemographics"]
+__all__ = ["LOAD_INDEXES", "BulkLink", "BulkLoader", "StoredDemographics"]
 
 _CHUNK = 5000
 _LOOKUP_CHUNK = 500
 _ANALYZE_MIN_ROWS = 2_000
 _ANALYZED = ("source_record", "blocking_key", "link", "enterprise_person", "record_identifier")
+
+
+LOAD_INDEXES = (
+    "ix_blocking_key_record_id",
+    "ix_source_record_birth_date",
+    "ix_source_record_family_key",
+    "ix_source_record_given_key",
+    "ix_link_person_id",
+)
+"""Secondary indexes :meth:`BulkLoader.drop_load_indexes` suspends during a large load
+(never a primary key or a unique constraint: the load's own checks need those)."""
+
+
+def _load_indexes() -> list[Index]:
+    models = (BlockingKey, SourceRecordRow, LinkRow)
+    tables = [Base.metadata.tables[m.__tablename__] for m in models]
+    by_name = {str(ix.name): ix for table in tables for ix in table.indexes}
+    return [by_name[name] for name in LOAD_INDEXES]
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,6 +244,49 @@ class BulkLoader:
                 for e in entries
             ),
         )
+
+    def count_active(self) -> int:
+        """How many active records the index holds."""
+        return int(
+            self._ctx.session.scalar(
+                select(func.count())
+                .select_from(SourceRecordRow)
+                .where(SourceRecordRow.status == RecordStatus.ACTIVE.value)
+            )
+            or 0
+        )
+
+    def drop_load_indexes(self) -> list[str]:
+        """Drop the secondary indexes a load maintains row by row (:data:`LOAD_INDEXES`);
+        returns their names. Recreate them with :meth:`restore_indexes`.
+
+        For a load that at least doubles the index: building an index once over the
+        whole table is several times faster than inserting into it row by row. Until
+        they are back, lookups by record key, birth date or name scan their tables
+        (correct, but slow), so the loader restores them in a ``finally``, and
+        :meth:`restore_indexes` also runs at the start of every load (a killed load).
+        """
+        connection = self._ctx.session.connection()
+        dropped = []
+        for index in _load_indexes():
+            index.drop(connection, checkfirst=True)
+            dropped.append(str(index.name))
+        return dropped
+
+    def restore_indexes(self) -> list[str]:
+        """Create any of :data:`LOAD_INDEXES` that is missing; returns the created ones."""
+        connection = self._ctx.session.connection()
+        existing = {
+            (table, ix["name"])
+            for table in {str(ix.table.name) for ix in _load_indexes()}  # type: ignore[union-attr]
+            for ix in inspect(connection).get_indexes(table)
+        }
+        created = []
+        for index in _load_indexes():
+            if (str(index.table.name), index.name) not in existing:  # type: ignore[union-attr]
+                index.create(connection)
+                created.append(str(index.name))
+        return created
 
     def iter_active(self, *, batch_size: int = 10_000) -> Iterator[list[StoredDemographics]]:
         """Every active record's demographics and person, in key order, a batch at a time.

@@ -1,25 +1,27 @@
 """Helpers of ``mpi load`` beyond :class:`~mpi.store.BulkLoader`: many review tasks at once
-(by record key, skipping known pairs), and a bigger SQLite page cache for a load's connection."""
+(by record key, skipping known pairs), and SQLite settings for a load's connections."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import event, func, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from mpi.domain import ReviewStatus
 from mpi.store._base import utc_now
 from mpi.store.models import ReviewTaskRow
-from mpi.store.unit_of_work import UnitOfWork
+from mpi.store.unit_of_work import Store, UnitOfWork
 
-__all__ = ["BULK_CACHE_KIB", "BulkReview", "insert_review_tasks", "tune_for_bulk"]
+__all__ = ["BULK_CACHE_KIB", "BulkReview", "bulk_mode", "insert_review_tasks", "tune_for_bulk"]
 
 _CHUNK = 2000
 BULK_CACHE_KIB = 262_144
 """SQLite page cache of a loading connection: the key indexes of a batch stay in memory."""
+_DEFAULT_CACHE = -2000  # SQLite's default: 2 MB
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,3 +89,44 @@ def tune_for_bulk(uow: UnitOfWork) -> None:
     """
     if uow.session.get_bind().dialect.name == "sqlite":
         uow.session.execute(text(f"PRAGMA cache_size=-{BULK_CACHE_KIB}"))
+
+
+@contextmanager
+def bulk_mode(store: Store) -> Iterator[None]:
+    """SQLite: the connections the store hands out meanwhile skip syncing and have a large
+    page cache; afterwards the write-ahead log is checkpointed (PostgreSQL: nothing).
+
+    ``synchronous=OFF`` saves the syncs of the log checkpoints during a load. A power
+    failure in the middle may then damage the database file, which is acceptable for
+    a bulk load only: it is re-runnable (and idempotent) from the export. Each
+    connection gets its usual settings back when it returns to the pool, and the
+    final checkpoint (with them) makes everything durable.
+    """
+    engine = store.engine
+    if engine.dialect.name != "sqlite":
+        yield
+        return
+
+    def checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        dbapi_connection.execute("PRAGMA synchronous=OFF")
+        dbapi_connection.execute(f"PRAGMA cache_size=-{BULK_CACHE_KIB}")
+
+    def checkin(dbapi_connection: Any, _record: Any) -> None:
+        if dbapi_connection is not None:
+            dbapi_connection.execute("PRAGMA synchronous=NORMAL")
+            dbapi_connection.execute(f"PRAGMA cache_size={_DEFAULT_CACHE}")
+
+    event.listen(engine, "checkout", checkout)
+    event.listen(engine, "checkin", checkin)
+    try:
+        yield
+    finally:
+        event.remove(engine, "checkout", checkout)
+        event.remove(engine, "checkin", checkin)
+        raw = engine.raw_connection()
+        try:
+            driver = raw.driver_connection
+            assert driver is not None
+            driver.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            raw.close()

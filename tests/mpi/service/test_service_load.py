@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import sqlalchemy as sa
 from service_helpers import ack_fields, adt
 from typer.testing import CliRunner
 
@@ -16,9 +17,11 @@ from mpi.cli import app
 from mpi.domain import RecordQuery, SourceRecordRef
 from mpi.errors import UnknownDomain
 from mpi.service import ServiceContext
+from mpi.service import load as load_module
 from mpi.service.feed import FeedHandler
 from mpi.service.load import block_keys, load_file
 from mpi.store.blocking import hash_keys
+from mpi.store.bulk import LOAD_INDEXES
 
 HEADER = "mrn,given_name,family_name,birth_date,sex,street,city,postcode,phone\n"
 ROWS = [
@@ -261,3 +264,38 @@ def test_reloading_a_fed_record_keeps_its_pid_and_carried_ids(
     assert record.demographics.street == "9 New Street"
     assert record.identifiers == (SourceRecordRef("LEGACY", "OLD-7"),)
     assert record.pid["names"][0]["family"] == "SMITH"
+
+
+def _indexes(ctx: ServiceContext) -> set[str]:
+    inspector = sa.inspect(ctx.store.engine)
+    tables = ("blocking_key", "source_record", "link")
+    return {str(ix["name"]) for t in tables for ix in inspector.get_indexes(t)}
+
+
+def test_a_large_load_builds_its_indexes_at_the_end(
+    ctx: ServiceContext, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(load_module, "SUSPEND_INDEXES_MIN", 0)  # this load counts as large
+    summary = load_file(ctx, _csv(tmp_path, ROWS), "RIVERCL")
+    assert (summary.new_records, summary.persons_created, summary.auto_links) == (6, 4, 2)
+    assert set(LOAD_INDEXES) <= _indexes(ctx)
+    persons = _persons(ctx)
+    assert persons["RC-1"] == persons["RC-2"] != persons["RC-4"]
+    # The feed finds the loaded records through their keys, by the rebuilt indexes too.
+    with ctx.store.unit_of_work(readonly=True) as uow:
+        found = uow.blocking.candidate_records(
+            ctx.matcher.lookup_keys(
+                Record("x", "Mary", None, "Jones", "19850101", "F", "1 Elm Road", "Capital")
+            )
+        )
+        assert [r.ref.id for r in found] == ["RC-3"]
+        assert uow.blocking.keys_of(SourceRecordRef("RIVERCL", "RC-3"))
+
+
+def test_indexes_left_out_by_an_interrupted_load_come_back(
+    ctx: ServiceContext, tmp_path: Path
+) -> None:
+    ctx.store.run(lambda uow: uow.bulk.drop_load_indexes())
+    assert not set(LOAD_INDEXES) & _indexes(ctx)
+    load_file(ctx, _csv(tmp_path, ROWS), "RIVERCL")
+    assert set(LOAD_INDEXES) <= _indexes(ctx)
