@@ -186,6 +186,7 @@ DEFAULT_SETTINGS: dict[str, Any] = {
         {"name": "given_postcode", "columns": ["given_sdx", "postcode"]},
         {"name": "street_postcode", "columns": ["street", "postcode"]},
         {"name": "dob_city", "columns": ["dob", "city"]},
+        {"name": "dob_street", "columns": ["dob", "street"]},
         {"name": "national_id", "columns": ["nid"]},
         {"name": "phone", "columns": ["phone_tail"]},
         {"name": "email", "columns": ["email"]},
