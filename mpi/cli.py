@@ -206,7 +206,9 @@ def serve(
             host=host, mllp_port=mllp_port, http_port=http_port, feed_max_batch=feed_batch
         )
         code = run_server(settings, options)
-    except MpiError as e:
+    except ModelFileError as e:  # [matching] model names a file that is not a model
+        raise _fail(e, 2) from None
+    except (MpiError, MatchingError) as e:
         raise _fail(e, 1) from None
     raise typer.Exit(code)
 

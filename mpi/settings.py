@@ -161,6 +161,9 @@ class MatchingSettings:
 
     link_threshold: float = 0.95
     review_threshold: float = 0.50
+    model: Path | None = None
+    """A model saved by ``mpi train -o`` or ``mpi dedup --save-model`` (relative to the
+    configuration file); the built-in default model if ``None``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -407,9 +410,11 @@ class _Reader:
 
     def matching(self, t: Mapping[str, Any]) -> MatchingSettings:
         d = MatchingSettings()
+        model = self.text(t, "matching.model", None) if "model" in t else ""
         return MatchingSettings(
             self.number(t, "matching.link_threshold", d.link_threshold),
             self.number(t, "matching.review_threshold", d.review_threshold),
+            Path(model) if model else None,
         )
 
     def token(self, t: Mapping[str, Any], where: str) -> ApiToken:
@@ -534,7 +539,7 @@ _SERVER_KEYS = {"receiving_application", "receiving_facility"}
 _ENT_KEYS = {"namespace", "oid", "oid_type"}
 _DOMAIN_KEYS = {"namespace", "oid", "oid_type", "sources", "trusted"}
 _SUBSCRIBER_KEYS = {"application", "facility", "host", "port", "domains"}
-_MATCH_KEYS = {"link_threshold", "review_threshold"}
+_MATCH_KEYS = {"link_threshold", "review_threshold", "model"}
 _MLLP_KEYS = {"max_message_bytes", "idle_timeout_seconds"}
 
 

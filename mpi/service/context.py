@@ -73,13 +73,18 @@ def open_context(
     Args:
         settings: the configuration.
         store: an already open store to use instead (tests).
-        model_path: a model saved by ``mpi train``; the default model if ``None``.
+        model_path: a model saved by ``mpi train``; if ``None``, ``[matching] model``
+            of the configuration (relative to its file), else the default model.
         clock: the current time.
 
     Raises:
         StoreError: the database cannot be reached or migrated.
         ModelFileError: ``model_path`` is not a readable model.
     """
+    if model_path is None and settings.matching.model is not None:
+        model_path = settings.matching.model
+        if not model_path.is_absolute() and settings.source is not None:
+            model_path = settings.source.parent / model_path
     model = Model.load(model_path) if model_path is not None else None
     matcher = build_matcher(settings, model)
     if store is None:

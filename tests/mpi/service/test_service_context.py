@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 from conftest import make_settings
 
 from hl7.codec import decode
@@ -85,3 +88,32 @@ def test_xref_change_is_rolled_back_with_its_transaction(ctx: ServiceContext) ->
         queue_xref_change(uow, ctx.settings, eid)
     with ctx.store.unit_of_work(readonly=True) as uow:
         assert uow.outbox.list() == []
+
+
+def test_configured_model_file_is_used_relative_to_the_config(tmp_path: Path) -> None:
+    from matching.defaults import default_model
+    from mpi.settings import load_settings
+
+    model = default_model(prior=1e-3)
+    model.save(tmp_path / "trained.json")
+    config = tmp_path / "mpi.toml"
+    config.write_text(
+        f'[database]\nurl = "sqlite:///{tmp_path}/m.db"\n[matching]\nmodel = "trained.json"\n'
+    )
+    settings = load_settings(config)
+    assert settings.matching.model == Path("trained.json")
+    ctx = open_context(settings)
+    try:
+        assert ctx.matcher.model.prior == model.prior != default_model().prior
+    finally:
+        ctx.store.engine.dispose()
+
+
+def test_missing_model_file_is_an_error(tmp_path: Path) -> None:
+    from matching.errors import ModelFileError
+    from mpi.settings import load_settings
+
+    config = tmp_path / "mpi.toml"
+    config.write_text(f'[database]\nurl = "sqlite:///{tmp_path}/m.db"\n[matching]\nmodel = "nope.json"\n')
+    with pytest.raises(ModelFileError, match=r"nope\.json"):
+        open_context(load_settings(config))
