@@ -571,12 +571,11 @@ def _write(
     eids = sorted({s.enterprise_id for s in stored if s.enterprise_id is not None})
     ordered = fresh.iloc[plan.order]
     mrns = [str(m) for m in ordered["mrn"].tolist()]
-    columns = [ordered[f].tolist() for f in _FIELDS]
-    records = [Record(f"{domain}|{m}", *values) for m, *values in zip(mrns, *columns, strict=True)]
-    del ordered, columns
+    columns = {f: ordered[f].tolist() for f in _FIELDS}
+    del ordered
     pks: dict[str, int] = {str(s.ref): s.pk for s in stored}
     touched: set[str] = set()
-    suspend = len(records) >= max(SUSPEND_INDEXES_MIN, len(stored))
+    suspend = len(mrns) >= max(SUSPEND_INDEXES_MIN, len(stored))
     with bulk_mode(ctx.store):
         if suspend:
             say("dropping secondary indexes for the load")
@@ -585,12 +584,12 @@ def _write(
             for start, end in _batches(plan, batch_size):
 
                 def work(uow: UnitOfWork, start: int = start, end: int = end) -> _Written:
-                    return _write_batch(uow, domain, mrns, records, plan, eids, start, end)
+                    return _write_batch(uow, domain, mrns, columns, plan, eids, start, end)
 
                 written = ctx.store.run(work)
                 touched |= written.touched
                 pks.update(written.pks)
-                say(f"written {end:,} / {len(records):,} records")
+                say(f"written {end:,} / {len(mrns):,} records")
         finally:
             if suspend:
                 say("building the secondary indexes")
@@ -625,7 +624,7 @@ def _write_batch(
     uow: UnitOfWork,
     domain: str,
     mrns: list[str],
-    records: list[Record],
+    columns: dict[str, list[Any]],
     plan: _Plan,
     eids: list[str],
     start: int,
@@ -636,8 +635,11 @@ def _write_batch(
     todo = [i for i in range(start, end) if mrns[i] not in known]
     if not todo:
         return _Written(set(), {})
-    new = [NewSourceRecord(SourceRecordRef(domain, mrns[i]), records[i], {}) for i in todo]
-    pks = uow.bulk.insert_records(new)
+    if len(todo) == end - start:
+        ids, fields = mrns[start:end], {f: values[start:end] for f, values in columns.items()}
+    else:
+        ids, fields = [mrns[i] for i in todo], {f: [v[i] for i in todo] for f, v in columns.items()}
+    pks = uow.bulk.insert_record_columns(domain, ids, fields)
     uow.bulk.insert_key_hashes(*_key_rows(plan.keys, start, end, todo, pks))
     codes = plan.person[todo]
     orphans = sorted({int(c) for c in codes if c < 0}, reverse=True)
@@ -655,7 +657,7 @@ def _write_batch(
             _ACTOR,
             "record.load",
             "record",
-            records[i].record_id,
+            f"{domain}|{mrns[i]}",
             None,
             {"enterprise_id": eid, "method": LinkMethod.AUTO.value, "score": float(plan.score[i])},
         )
@@ -679,5 +681,5 @@ def _write_batch(
     )
     return _Written(
         {eids[int(c)] for c in codes if c >= 0},
-        {records[i].record_id: pk for pk, i in zip(pks, todo, strict=True)},
+        {f"{domain}|{mrns[i]}": pk for pk, i in zip(pks, todo, strict=True)},
     )

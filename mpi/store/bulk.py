@@ -17,11 +17,11 @@ batch commits or rolls back as one. Typical use, per batch of a few thousand row
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
-from itertools import islice
+from itertools import islice, repeat
 from typing import Any
 
 import numpy as np
@@ -53,7 +53,7 @@ from mpi.store.models import (
     SourceRecordRow,
     UtcDateTime,
 )
-from mpi.store.records import DEMOGRAPHIC_COLUMNS, SEARCH_KEY_COLUMNS, record_columns
+from mpi.store.records import DEMOGRAPHIC_COLUMNS, SEARCH_KEY_COLUMNS, fold_name, record_columns
 
 __all__ = ["LOAD_INDEXES", "BulkLink", "BulkLoader", "StoredDemographics"]
 
@@ -163,6 +163,47 @@ class BulkLoader:
             for ref in dict.fromkeys(r.identifiers)
         )
         self._write(RecordIdentifier, ["record_id", "namespace", "value"], carried)
+        return pks
+
+    def insert_record_columns(
+        self,
+        domain: str,
+        source_ids: Sequence[str],
+        demographics: Mapping[str, Sequence[str | None]],
+    ) -> list[int]:
+        """Insert new records of one domain given column-wise, without PID or carried ids
+        (what a loaded export has); returns their keys in order. The same rows as
+        :meth:`insert_records` writes, without a Python object per record.
+
+        ``demographics`` maps record fields (:data:`~mpi.store.records.DEMOGRAPHIC_COLUMNS`)
+        to one value per record; a missing field is empty.
+
+        Raises:
+            UnknownDomain: the domain is not registered.
+            StoreError: a ``(domain, id)`` exists already (see :meth:`insert_records`).
+        """
+        n = len(source_ids)
+        if n == 0:
+            return []
+        unknown = set(demographics) - set(DEMOGRAPHIC_COLUMNS)
+        if unknown:
+            raise ValueError(f"insert_record_columns: not record fields: {sorted(unknown)}")
+        domain_id = self._ctx.domain_id(domain)
+        now = self._ctx.clock()
+        pks = self._allocate_ids(SourceRecordRow, n)
+        head = ["id", "domain_id", "source_id", "status", "pid", "created_at", "updated_at"]
+        columns = [*head, *DEMOGRAPHIC_COLUMNS, *SEARCH_KEY_COLUMNS]
+        values: list[Any] = [pks, domain_id, source_ids, RecordStatus.ACTIVE.value, {}, now, now]
+        empty = [None] * n
+        values += [demographics.get(c, empty) for c in DEMOGRAPHIC_COLUMNS]
+        values += [_fold_all(demographics.get("family_name", empty))]
+        values += [_fold_all(demographics.get("given_name", empty))]
+        # Bind conversions (JSON, timestamps) once per constant, per value otherwise.
+        for i, convert in self._converters(SourceRecordRow.__table__, columns):
+            values[i] = convert(values[i]) if i in (4, 5, 6) else [convert(v) for v in values[i]]
+        for i in (1, 3, 4, 5, 6):
+            values[i] = repeat(values[i], n)
+        self._write_plain("source_record", columns, zip(*values, strict=True))
         return pks
 
     def insert_blocking_keys(self, rows: Iterable[tuple[int, str]]) -> int:
@@ -441,6 +482,12 @@ class BulkLoader:
     @property
     def _dialect(self) -> str:
         return str(self._ctx.session.get_bind().dialect.name)
+
+
+def _fold_all(names: Sequence[str | None]) -> list[str | None]:
+    """:func:`~mpi.store.records.fold_name` of many names, each distinct name folded once."""
+    folded = {name: fold_name(name) for name in set(names)}
+    return [folded[name] for name in names]
 
 
 def _json_text(value: Any) -> str | None:
