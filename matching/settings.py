@@ -187,6 +187,7 @@ DEFAULT_SETTINGS: dict[str, Any] = {
         {"name": "street_postcode", "columns": ["street", "postcode"]},
         {"name": "dob_city", "columns": ["dob", "city"]},
         {"name": "dob_street", "columns": ["dob", "street"]},
+        {"name": "family_street", "columns": ["family_sdx", "street"]},
         {"name": "national_id", "columns": ["nid"]},
         {"name": "phone", "columns": ["phone_tail"]},
         {"name": "email", "columns": ["email"]},
