@@ -27,6 +27,7 @@ __all__ = [
     "Comparison",
     "ComponentsEqual",
     "CrossEqual",
+    "CrossSimilar",
     "Exact",
     "Initial",
     "Level",
@@ -186,6 +187,58 @@ class CrossEqual(Level):
         l1, l2 = ctx.codes(self.first, "l")[pos], ctx.codes(self.second, "l")[pos]
         r1, r2 = ctx.codes(self.first, "r")[pos], ctx.codes(self.second, "r")[pos]
         return np.asarray((l1 >= 0) & (l2 >= 0) & (l1 == r2) & (l2 == r1), dtype=np.bool_)
+
+
+@dataclass(frozen=True)
+class CrossSimilar(Level):
+    """Two columns swapped between the sides, each within a Jaro-Winkler threshold.
+
+    For a swap with a typo besides (``james sebregts`` ~ ``sebretgs james``). The
+    two columns must share a vocabulary (given and family names do).
+    """
+
+    first: str
+    second: str
+    threshold: float
+    label: str = "swapped, close"
+
+    def scalar(self, a: Prepared, b: Prepared) -> bool:
+        values = (a[self.first], a[self.second], b[self.first], b[self.second])
+        if any(v is None for v in values):
+            return False
+        a1, a2, b1, b2 = (str(v) for v in values)
+        return (
+            _scalar_metric("jw", a1, b2) >= self.threshold
+            and _scalar_metric("jw", a2, b1) >= self.threshold
+        )
+
+    def vector(self, ctx: PairContext, pos: IntArray) -> BoolArray:
+        l1, l2 = ctx.codes(self.first, "l")[pos], ctx.codes(self.second, "l")[pos]
+        r1, r2 = ctx.codes(self.first, "r")[pos], ctx.codes(self.second, "r")[pos]
+        ok = (l1 >= 0) & (l2 >= 0) & (r1 >= 0) & (r2 >= 0)
+        vocab = ctx.frame.vocab[VOCABULARIES[self.first]]
+        out = np.zeros(len(pos), dtype=bool)
+        if ok.any():
+            near = _code_similarity(vocab, l1[ok], r2[ok]) >= self.threshold
+            near &= _code_similarity(vocab, l2[ok], r1[ok]) >= self.threshold
+            out[ok] = near
+        return out
+
+
+def _code_similarity(
+    vocab: npt.NDArray[np.object_], left: npt.NDArray[np.int32], right: npt.NDArray[np.int32]
+) -> npt.NDArray[np.float64]:
+    """Jaro-Winkler between vocabulary entries, once per distinct pair of codes."""
+    width = len(vocab) + 1
+    inverse, uniques = pd.factorize(left.astype(np.int64) * width + right.astype(np.int64))
+    values = cpdist(
+        list(vocab[uniques // width]),
+        list(vocab[uniques % width]),
+        scorer=JaroWinkler.similarity,
+        dtype=np.float64,
+        workers=-1,
+    )
+    return np.asarray(values, dtype=np.float64)[inverse]
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from matching.comparison import (
     Comparison,
     ComponentsEqual,
     CrossEqual,
+    CrossSimilar,
     Exact,
     Initial,
     Level,
@@ -56,6 +57,7 @@ DEFAULT_SETTINGS: dict[str, Any] = {
                 {"type": "exact", "column": "given"},
                 {"type": "variant", "columns": ["given_g1", "given_g2"], "label": "nickname"},
                 {"type": "swapped", "columns": ["given", "family"]},
+                {"type": "swapped_close", "columns": ["given", "family"], "threshold": 0.9},
                 {"type": "jw", "column": "given", "threshold": 0.92},
                 {"type": "phonetic", "column": "given_meta"},
                 {"type": "jw", "column": "given", "threshold": 0.8},
@@ -70,6 +72,12 @@ DEFAULT_SETTINGS: dict[str, Any] = {
                 {"type": "exact", "column": "family"},
                 # A swap was counted by the given-name comparison already.
                 {"type": "swapped", "columns": ["given", "family"], "neutral": True},
+                {
+                    "type": "swapped_close",
+                    "columns": ["given", "family"],
+                    "threshold": 0.9,
+                    "neutral": True,
+                },
                 {"type": "part", "column": "family", "label": "shared part"},
                 {"type": "jw", "column": "family", "threshold": 0.92},
                 {"type": "phonetic", "column": "family_meta"},
@@ -312,6 +320,9 @@ _LEVEL_BUILDERS: dict[str, Callable[[Mapping[str, Any], dict[str, Any]], Level]]
     "exact": lambda s, e: Exact(column=s["column"], length=s.get("length"), **e),
     "variant": lambda s, e: SharedGroup(columns=tuple(s["columns"]), **e),
     "swapped": lambda s, e: CrossEqual(first=s["columns"][0], second=s["columns"][1], **e),
+    "swapped_close": lambda s, e: CrossSimilar(
+        first=s["columns"][0], second=s["columns"][1], threshold=float(s["threshold"]), **e
+    ),
     "part": lambda s, e: SharedPart(column=s["column"], **e),
     "jw": _jw,
     "edits": _edits,

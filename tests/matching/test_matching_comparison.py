@@ -109,3 +109,29 @@ def test_named_levels() -> None:
         == "one typo"
     )
     assert level("given_name", r, Record("b")) == "null"
+
+
+def test_swapped_close_level_agrees_on_both_paths() -> None:
+    import numpy as np
+    import pandas as pd
+
+    from matching.comparison import CrossSimilar, PairContext
+    from matching.prepare import prepare_frame, prepare_record
+    from matching.record import Record
+
+    names = [("James", "Sebregts"), ("Sebretgs", "James"), ("James", "Sebregts"),
+             ("Anna", "Berg"), ("Berg", "Annna"), ("Berg", "Zoe"), (None, "James")]
+    records = [Record(str(k), g, None, f) for k, (g, f) in enumerate(names)]
+    frame = prepare_frame(pd.DataFrame({"record_id": [r.record_id for r in records],
+                                        "given_name": [g for g, _ in names],
+                                        "family_name": [f for _, f in names]}))
+    level = CrossSimilar(first="given", second="family", threshold=0.9)
+    pairs = [(a, b) for a in range(len(names)) for b in range(len(names)) if a != b]
+    left = np.array([a for a, _ in pairs], dtype=np.int64)
+    right = np.array([b for _, b in pairs], dtype=np.int64)
+    vector = level.vector(PairContext(frame, left, right), np.arange(len(pairs)))
+    prepared = [prepare_record(r) for r in records]
+    scalar = [level.scalar(prepared[a], prepared[b]) for a, b in pairs]
+    assert vector.tolist() == scalar
+    found = {pairs[k] for k in np.flatnonzero(vector)}
+    assert {(0, 1), (1, 0), (1, 2), (2, 1), (3, 4), (4, 3)} == found
