@@ -54,18 +54,25 @@ def pair_scores(predicted: Mapping[str, str], reference: Mapping[str, str]) -> P
 
 
 def dedup_clusters(source: Path, workdir: Path) -> dict[str, str]:
+    """``mpi dedup`` of the file; its trained model is kept as ``model.json`` for the feed."""
     out = workdir / "dedup.csv"
     subprocess.run(
-        [*MPI_COMMAND, "dedup", str(source), "-o", str(out)],
+        [*MPI_COMMAND, "dedup", str(source), "-o", str(out), "--save-model",
+         str(workdir / "model.json")],
         check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     return {r["record_id"]: r["cluster_id"] for r in read_rows(out)}
 
 
 def feed_clusters(
-    rows: Sequence[dict[str, str]], workdir: Path, name: str
+    rows: Sequence[dict[str, str]], workdir: Path, name: str, *, trained: bool = True
 ) -> tuple[dict[str, str], float]:
-    """Feed ``rows`` in the given order into a fresh index; return record -> person and seconds."""
+    """Feed ``rows`` in the given order into a fresh index; return record -> person and seconds.
+
+    With ``trained`` the service scores with the model ``mpi dedup`` trained on the
+    same file (``[matching] model``), as a deployment does after ``mpi train``;
+    without, with the built-in default model.
+    """
     from mpi.domain import SourceRecordRef
     from mpi.store import Store
 
@@ -73,7 +80,8 @@ def feed_clusters(
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db}{suffix}").unlink(missing_ok=True)
     config = workdir / "mpi.toml"
-    config.write_text(config_text())
+    model = '[matching]\nmodel = "model.json"\n' if trained else ""
+    config.write_text(config_text() + "\n" + model)
     messages = [adt_a01(r, f"A{i:08d}") for i, r in enumerate(rows)]
     with mpi_serve(f"sqlite:///{db}", config, workdir) as served:
         # One connection: the arrival order is exactly the order given.
@@ -100,6 +108,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--records", type=int, default=3_000)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument(
+        "--default-model",
+        action="store_true",
+        help="feed with the built-in default model instead of the one mpi dedup trained",
+    )
     args = parser.parse_args(argv)
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="feed-agreement-"))
     workdir.mkdir(parents=True, exist_ok=True)
@@ -121,7 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     lines = []
     for name, order in (("file", rows), ("shuffled", shuffled)):
-        clusters, seconds = feed_clusters(order, workdir, name)
+        clusters, seconds = feed_clusters(order, workdir, name, trained=not args.default_model)
         agree = pair_scores(clusters, dedup)
         lines.append(
             f"{name:<9} {len(rows):>8,} {agree.precision:>6.3f} {agree.recall:>6.3f} "
