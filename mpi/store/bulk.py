@@ -64,7 +64,7 @@ _ANALYZED = ("source_record", "blocking_key", "link", "enterprise_person", "reco
 
 
 LOAD_INDEXES = (
-    "ix_blocking_key_record_id",
+    "ix_blocking_key_key_hash",
     "ix_source_record_birth_date",
     "ix_source_record_family_key",
     "ix_source_record_given_key",
@@ -220,18 +220,18 @@ class BulkLoader:
         """Insert blocking keys already hashed (:func:`~mpi.store.blocking.hash_keys`), one
         per ``(record key, hash)``; repeats within the call are dropped. Returns the count.
 
-        The rows go in primary-key order (hash, then record): an ordered run merges into
-        the index page by page instead of touching a random page per row.
+        The rows go in primary-key order (record, then hash): the keys of new records
+        (the highest record keys) are appended to the table.
         """
         if not len(record_pks):
             return 0
-        order = np.lexsort((record_pks, hashes))
+        order = np.lexsort((hashes, record_pks))
         h, r = hashes[order], record_pks[order]
         keep = np.ones(len(h), dtype=bool)
         keep[1:] = (h[1:] != h[:-1]) | (r[1:] != r[:-1])
         h, r = h[keep], r[keep]
-        rows = zip(h.tolist(), r.tolist(), strict=True)
-        self._write_plain("blocking_key", ["key_hash", "record_id"], rows)
+        rows = zip(r.tolist(), h.tolist(), strict=True)
+        self._write_plain("blocking_key", ["record_id", "key_hash"], rows)
         return len(h)
 
     def create_persons(self, count: int) -> list[str]:

@@ -222,22 +222,24 @@ class LinkRow(Base):
 class BlockingKey(Base):
     """A record's blocking key, stored as its 64-bit hash (:func:`mpi.store.blocking.hash_keys`).
 
-    The primary key ``(key_hash, record_id)`` is the lookup index; on SQLite the
-    table is ``WITHOUT ROWID`` (the primary key *is* the table: no second copy).
-    A hash collision only adds candidates, which the matcher scores anyway.
-    ``record_id`` has no foreign key on purpose: this is a derived index that the
-    repositories rebuild with the record, with several rows per record, and the
-    per-row foreign-key check was most of the cost of a bulk load on PostgreSQL.
+    The primary key is ``(record_id, key_hash)``: new records have the highest keys,
+    so their keys are appended (on SQLite the table is ``WITHOUT ROWID``: the
+    primary key *is* the table). Lookups by key go through ``ix_blocking_key_key_hash``
+    (newest records first within a key). A hash collision only adds candidates,
+    which the matcher scores anyway. ``record_id`` has no foreign key on purpose:
+    this is a derived index that the repositories rebuild with the record, with
+    several rows per record, and the per-row foreign-key check was most of the
+    cost of a bulk load on PostgreSQL.
     """
 
     __tablename__ = "blocking_key"
     __table_args__ = (
-        Index("ix_blocking_key_record_id", "record_id"),
+        Index("ix_blocking_key_key_hash", "key_hash", "record_id"),
         {"sqlite_with_rowid": False},
     )
 
-    key_hash: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     record_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
+    key_hash: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
 
 
 class ReviewTaskRow(Base):
