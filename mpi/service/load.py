@@ -71,6 +71,7 @@ ID_COLUMN = "mrn"
 """The CSV column holding each record's id in the loaded domain."""
 
 Say = Callable[[str], None]
+_DENSE_LIMIT = 2**62  # combined value codes of a blocking rule stay below this
 SUSPEND_INDEXES_MIN = 20_000
 """A load of at least this many new records that (at least) doubles the index writes its
 rows without the secondary indexes and builds them once at the end (several times faster)."""
@@ -507,25 +508,43 @@ class BlockKeys:
 
 def block_keys(prepared: PreparedFrame, rules: Sequence[BlockingRule]) -> BlockKeys:
     """Each record's blocking keys, as :meth:`ScalarMatcher.blocking_keys
-    <matching.scalar.ScalarMatcher.blocking_keys>` gives them, computed per column at once
-    and hashed as the store keeps them (the texts are dropped rule by rule)."""
+    <matching.scalar.ScalarMatcher.blocking_keys>` gives them, hashed as the store keeps
+    them. Per rule, the text of each distinct key is built and hashed once (records
+    sharing a name and birth year share that key)."""
     n = len(prepared)
+    factorized: dict[str, tuple[npt.NDArray[np.int64], npt.NDArray[np.object_]]] = {}
+
+    def codes(column: str) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.object_]]:
+        if column not in factorized:
+            strings = prepared.strings(column)
+            found, _ = pd.factorize(strings, use_na_sentinel=True)
+            factorized[column] = (found.astype(np.int64), strings)
+        return factorized[column]
+
     positions: list[npt.NDArray[np.int64]] = []
     values: list[npt.NDArray[np.int64]] = []
     for rule in rules:
-        columns = [prepared.strings(c) for c in rule.columns]
+        columns = [codes(c) for c in rule.columns]
         present = np.ones(n, dtype=bool)
-        for col in columns:
-            present &= col != None  # noqa: E711 - element-wise on an object array
+        for found, _ in columns:
+            present &= found >= 0  # missing values: no key
         rows = np.flatnonzero(present)
         if not len(rows):
             continue
-        # Element-wise concatenation of Python strings in object arrays.
-        joined = np.full(len(rows), rule.name + ":", dtype=object) + columns[0][rows]
-        for col in columns[1:]:
-            joined = joined + "|" + col[rows]
+        # One integer per distinct combination of the rule's values.
+        combined = columns[0][0][rows]
+        for found, _ in columns[1:]:
+            width = int(found.max()) + 1
+            if (int(combined.max()) + 1) * width >= _DENSE_LIMIT:  # renumber: stay in 64 bits
+                combined = np.unique(combined, return_inverse=True)[1].ravel().astype(np.int64)
+            combined = combined * width + found[rows]
+        _, first, inverse = np.unique(combined, return_index=True, return_inverse=True)
+        at = rows[first]
+        parts = [strings[at].tolist() for _, strings in columns]
+        prefix = rule.name + ":"
+        texts = [prefix + "|".join(p) for p in zip(*parts, strict=True)]
         positions.append(rows.astype(np.int64))
-        values.append(hash_keys(joined))
+        values.append(hash_keys(texts)[inverse.ravel()])
     if not positions:
         return BlockKeys(np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64))
     record = np.concatenate(positions)

@@ -139,7 +139,11 @@ def test_loaded_records_join_persons_already_in_the_index(
     assert {m.enterprise_id for m in queued} == {fed}
 
 
-def test_vectorised_blocking_keys_equal_the_feed_keys(ctx: ServiceContext) -> None:
+@pytest.mark.parametrize("dense_limit", [2**62, 1])  # 1: renumber after every column
+def test_vectorised_blocking_keys_equal_the_feed_keys(
+    ctx: ServiceContext, dense_limit: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(load_module, "_DENSE_LIMIT", dense_limit)
     frame = pd.DataFrame(
         [
             [
@@ -156,6 +160,19 @@ def test_vectorised_blocking_keys_equal_the_feed_keys(ctx: ServiceContext) -> No
             ],
             ["b", None, None, "O'Brien", "1956", None, None, None, None, None],
             ["c", "Robert", "J", "de la Cruz", "195612", "M", None, "Bonn", None, "+49 228 555"],
+            # Shares most keys with "a" (each distinct key text is built once).
+            [
+                "d",
+                "Jürgen",
+                None,
+                "Müller-Lüdenscheidt",
+                "19561231",
+                "M",
+                "Ring 1",
+                "Köln",
+                "50667",
+                None,
+            ],
         ],
         columns=[
             "record_id",
