@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from matching.errors import RecordError
@@ -207,10 +208,9 @@ def _clean_dates(
             digits = value.replace("-", "").strip()
             keep = policy is InvalidValues.KEEP and digits.isdigit() and len(digits) == 8
             parsed[value] = digits if keep else None
+    wrong = np.flatnonzero(values.isin(list(problems)).to_numpy()) if problems else []
     bad = [
-        f"line {lines[k]}: birth_date {v!r} {problems[v]}"
-        for k, v in enumerate(values.tolist())
-        if v in problems
+        f"line {lines[k]}: birth_date {values.iat[k]!r} {problems[values.iat[k]]}" for k in wrong
     ]
     return values.map(parsed), bad
 
@@ -219,9 +219,8 @@ def _clean_sex(values: pd.Series, lines: list[int]) -> tuple[pd.Series, list[str
     upper = values.str.strip().str.upper()
     mapped = upper.map(_SEX)
     bad = [
-        f"line {lines[k]}: sex {v!r} must be M, F, O or U"
-        for k, v in enumerate(values.tolist())
-        if pd.isna(mapped.iat[k])
+        f"line {lines[k]}: sex {values.iat[k]!r} must be M, F, O or U"
+        for k in np.flatnonzero(mapped.isna().to_numpy())
     ]
     return mapped.where(mapped.notna() & (mapped != ""), None), bad
 
@@ -269,22 +268,27 @@ def read_table(
         warnings.append(_listing(path, f"invalid values treated as '{invalid.value}'", problems))
     for column in canonical.columns:
         if column not in ("record_id", "birth_date", "sex"):
-            canonical[column] = canonical[column].str.strip().replace("", None)
+            canonical[column] = pd.Series(
+                [v.strip() or None for v in canonical[column].tolist()],
+                index=canonical.index,
+                dtype=object,
+            )
     return InputTable(original, canonical, lines, id_column, warnings)
 
 
 def _check_ids(path: Path, ids: pd.Series, lines: list[int]) -> None:
-    empty = [f"line {lines[k]}" for k in range(len(ids)) if not ids.iat[k]]
+    empty = [f"line {lines[k]}" for k in np.flatnonzero((ids == "").to_numpy())]
     if empty:
         raise CsvDataError(_listing(path, "rows without a record_id", empty))
+    repeated = ids.duplicated(keep="first").to_numpy()
+    if not repeated.any():
+        return
     first_seen: dict[str, int] = {}
-    dupes = []
-    for k, value in enumerate(ids.tolist()):
-        if value in first_seen:
-            dupes.append(
-                f"line {lines[k]}: record_id {value!r} already on line {first_seen[value]}"
-            )
-        else:
-            first_seen[value] = lines[k]
+    for k in np.flatnonzero(ids.duplicated(keep=False).to_numpy()):
+        first_seen.setdefault(ids.iat[k], lines[k])
+    dupes = [
+        f"line {lines[k]}: record_id {ids.iat[k]!r} already on line {first_seen[ids.iat[k]]}"
+        for k in np.flatnonzero(repeated)
+    ]
     if dupes:
         raise CsvDataError(_listing(path, "duplicate record ids", dupes))
