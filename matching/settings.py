@@ -179,14 +179,12 @@ DEFAULT_SETTINGS: dict[str, Any] = {
         {"name": "family_year", "columns": ["family_meta", "dob_y"]},
         {"name": "given_dob", "columns": ["given_g1", "dob"]},
         {"name": "dob_postcode", "columns": ["dob", "postcode"]},
-        # Both names by sound: alone where the pair of names is rare, else with one
-        # part of the birth date or the postcode area, so that a date typo in one
-        # part or a move still leaves a key shared, and common name pairs
-        # (John Smith) do not make blocks of thousands.
+        # Both names by sound: alone where the pair of names is rare, else with the
+        # birth year or the postcode area, so that common name pairs (John Smith)
+        # do not make blocks of thousands. (With month or day as well: 3.7M more
+        # pairs at 1M records for 2 more true pairs.)
         {"name": "names", "columns": ["given_sdx", "family_sdx"], "max_block": 50},
         {"name": "names_year", "columns": ["given_sdx", "family_sdx", "dob_y"]},
-        {"name": "names_month", "columns": ["given_sdx", "family_sdx", "dob_m"]},
-        {"name": "names_day", "columns": ["given_sdx", "family_sdx", "dob_d"]},
         {"name": "names_area", "columns": ["given_sdx", "family_sdx", "postcode_area"]},
         {"name": "swapped_names", "columns": ["family_sdx", "given_sdx"], "cross": True},
         {"name": "family_postcode", "columns": ["family_sdx", "postcode"]},

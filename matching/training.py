@@ -32,7 +32,7 @@ SESSIONS: tuple[BlockingRule, ...] = (
     BlockingRule("train_dob", ("dob",), max_block=100),
     BlockingRule("train_names", ("given_sdx", "family_sdx"), max_block=100),
 )
-SESSION_PAIRS = 2_000_000
+SESSION_PAIRS = 1_000_000
 """Pairs sampled per session at most: enough for stable estimates at any size."""
 
 IntArray = npt.NDArray[np.int64]
