@@ -9,6 +9,7 @@ a test checks that both give the same score for the same pair.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import lru_cache
 
 from matching.blocking import lookup_keys, record_keys
 from matching.model import Model
@@ -17,6 +18,11 @@ from matching.record import Record
 from matching.scoring import Band, PairScore, classify, score_pair
 
 __all__ = ["ScalarMatcher"]
+
+# Candidates come back for message after message (a family, a common name): their
+# normalised values are kept rather than recomputed. Records are frozen values,
+# and scoring only reads what it is given.
+_prepared = lru_cache(maxsize=65_536)(prepare_record)
 
 
 class ScalarMatcher:
@@ -54,7 +60,7 @@ class ScalarMatcher:
         """Score ``record`` against each candidate, best first."""
         left = prepare_record(record)
         scores = [
-            score_pair(self.model, left, prepare_record(c), record.record_id, c.record_id)
+            score_pair(self.model, left, _prepared(c), record.record_id, c.record_id)
             for c in candidates
             if c.record_id != record.record_id
         ]
