@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
+import pytest
 from store_helpers import new_record
 
 from mpi.domain import AuditEntry, LinkMethod, RecordQuery, SourceRecordRef
 from mpi.store import BulkLink, Store
+from mpi.store.blocking import hash_keys
 
 
 def test_bulk_load_then_read_through_repositories(ready_store: Store) -> None:
@@ -56,3 +59,38 @@ def test_empty_batches_are_fine(ready_store: Store) -> None:
         assert uow.bulk.create_persons(0) == []
         assert uow.bulk.insert_links([]) == 0
         assert uow.bulk.existing("NORTHGEN", []) == {}
+
+
+def test_column_wise_records_and_hashed_keys_read_back_like_any_record(ready_store: Store) -> None:
+    n = 1203  # more than one multi-row INSERT, and a remainder
+    ids = [f"C{i:05d}" for i in range(n)]
+    columns = {
+        "family_name": ["Müller" if i % 2 else None for i in range(n)],
+        "given_name": [f"Kind{i}" for i in range(n)],
+        "birth_date": ["20200101"] * n,
+    }
+    with ready_store.unit_of_work() as uow:
+        pks = uow.bulk.insert_record_columns("NORTHGEN", ids, columns)
+        assert len(pks) == n and pks == sorted(pks)
+        record_pks = np.repeat(np.asarray(pks, dtype=np.int64), 2)
+        texts = [key for i in range(n) for key in (f"dob:{i % 3}", f"id:{i}")]
+        written = uow.bulk.insert_key_hashes(record_pks, hash_keys(texts))
+        assert written == 2 * n
+        # The same (record, key) again is dropped within a call.
+        assert uow.bulk.insert_key_hashes(record_pks[:2], hash_keys(["x", "x"])) == 1
+        uow.commit()
+    with ready_store.unit_of_work(readonly=True) as uow:
+        r = uow.records.require(SourceRecordRef("NORTHGEN", "C00007"))
+        assert (r.pk, r.demographics.family_name, r.demographics.given_name) == (pks[7], "Müller", "Kind7")
+        assert r.pid == {} and r.identifiers == () and r.created_at.tzinfo is not None
+        assert uow.records.require(SourceRecordRef("NORTHGEN", "C00008")).demographics.family_name is None
+        # Search keys folded as the matcher folds names (family_key / given_key).
+        found = {x.ref.id for x in uow.records.search(RecordQuery(family_name="MUELLER"), limit=2000)}
+        assert found == {i for i in ids if int(i[1:]) % 2}
+        assert uow.blocking.candidate_pks(["id:1202"]) == [pks[1202]]
+        assert len(uow.blocking.candidate_pks(["dob:1"], limit_per_key=1000)) == 401
+        assert uow.blocking.keys_of(SourceRecordRef("NORTHGEN", "C00000")) == sorted(
+            hash_keys(["dob:0", "id:0", "x"]).tolist()
+        )
+    with ready_store.unit_of_work() as uow, pytest.raises(ValueError, match="not record fields"):
+        uow.bulk.insert_record_columns("NORTHGEN", ["Z"], {"colour": ["red"]})
