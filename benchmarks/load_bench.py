@@ -61,6 +61,37 @@ COLUMNS = [
 ]
 
 
+_STAGE = re.compile(r"^\[\s*(?P<at>[\d.]+)s\] (?P<text>.*)$")
+_PHASES = (  # stage line (start) -> phase name
+    ("reading", "reading"),
+    ("records read", "id lookup"),
+    ("updating", "updates"),
+    ("preparing", "preparing"),
+    ("blocking", "blocking"),
+    ("scoring", "scoring"),
+    ("clustering", "clustering + reviews"),
+    ("new persons", "keys + write setup"),
+    ("dropping", "writing batches"),
+    ("written", "writing batches"),
+    ("building", "index build"),
+    ("opening", "review tasks + ITI-10 + checkpoint"),
+    ("queueing", "review tasks + ITI-10 + checkpoint"),
+)
+
+
+def phases(stderr: str, total: float) -> list[tuple[str, float]]:
+    """Seconds per phase of ``mpi load`` from its stage lines (``[  12.3s] text``)."""
+    stages = [(float(m["at"]), m["text"]) for m in map(_STAGE.match, stderr.splitlines()) if m]
+    out: dict[str, float] = {}
+    name = "start"
+    for k, (at, text) in enumerate(stages):
+        # Other lines (warnings) belong to the phase they appear in.
+        name = next((n for key, n in _PHASES if key in text), name)
+        end = stages[k + 1][0] if k + 1 < len(stages) else total
+        out[name] = round(out.get(name, 0.0) + end - at, 1)
+    return list(out.items())
+
+
 def make_export(records: int, seed: int, work: Path) -> tuple[Path, pd.Series]:
     """Write the load CSV (``mrn`` + canonical columns); return it and the truth per mrn."""
     raw = work / f"synth-{records}.csv"
@@ -118,6 +149,9 @@ def run(records: int, seed: int, work: Path, db_url: str | None) -> list[dict[st
             raise SystemExit(f"mpi load failed ({stats.returncode}): {stats.error_summary()}")
         m = _SUMMARY.search(stats.stdout)
         assert m is not None, stats.stdout
+        print(f"{records:,} records, {label}: seconds per phase", file=sys.stderr)
+        for name, seconds in phases(stats.stderr, stats.seconds):
+            print(f"  {name:<36} {seconds:7.1f}", file=sys.stderr)
         row: dict[str, object] = {
             "run": label,
             "records": records,
