@@ -208,21 +208,20 @@ def _clean_dates(
             digits = value.replace("-", "").strip()
             keep = policy is InvalidValues.KEEP and digits.isdigit() and len(digits) == 8
             parsed[value] = digits if keep else None
-    wrong = np.flatnonzero(values.isin(list(problems)).to_numpy()) if problems else []
-    bad = [
-        f"line {lines[k]}: birth_date {values.iat[k]!r} {problems[values.iat[k]]}" for k in wrong
-    ]
+    texts: list[str] = values.tolist()
+    wrong: list[int] = np.flatnonzero(values.isin(list(problems)).to_numpy()).tolist()
+    bad = [f"line {lines[k]}: birth_date {texts[k]!r} {problems[texts[k]]}" for k in wrong]
     return values.map(parsed), bad
 
 
 def _clean_sex(values: pd.Series, lines: list[int]) -> tuple[pd.Series, list[str]]:
     upper = values.str.strip().str.upper()
     mapped = upper.map(_SEX)
-    bad = [
-        f"line {lines[k]}: sex {values.iat[k]!r} must be M, F, O or U"
-        for k in np.flatnonzero(mapped.isna().to_numpy())
-    ]
-    return mapped.where(mapped.notna() & (mapped != ""), None), bad
+    texts: list[str] = values.tolist()
+    unknown: list[int] = np.flatnonzero(mapped.isna().to_numpy()).tolist()
+    bad = [f"line {lines[k]}: sex {texts[k]!r} must be M, F, O or U" for k in unknown]
+    known = [v if isinstance(v, str) and v else None for v in mapped.tolist()]
+    return pd.Series(known, index=values.index, dtype=object), bad
 
 
 def read_table(
@@ -277,18 +276,21 @@ def read_table(
 
 
 def _check_ids(path: Path, ids: pd.Series, lines: list[int]) -> None:
-    empty = [f"line {lines[k]}" for k in np.flatnonzero((ids == "").to_numpy())]
-    if empty:
-        raise CsvDataError(_listing(path, "rows without a record_id", empty))
-    repeated = ids.duplicated(keep="first").to_numpy()
-    if not repeated.any():
+    texts: list[str] = ids.tolist()
+    blank: list[int] = np.flatnonzero((ids == "").to_numpy()).tolist()
+    if blank:
+        raise CsvDataError(
+            _listing(path, "rows without a record_id", [f"line {lines[k]}" for k in blank])
+        )
+    repeated: list[int] = np.flatnonzero(ids.duplicated(keep="first").to_numpy()).tolist()
+    if not repeated:
         return
     first_seen: dict[str, int] = {}
-    for k in np.flatnonzero(ids.duplicated(keep=False).to_numpy()):
-        first_seen.setdefault(ids.iat[k], lines[k])
+    for k in np.flatnonzero(ids.duplicated(keep=False).to_numpy()).tolist():
+        first_seen.setdefault(texts[k], lines[k])
     dupes = [
-        f"line {lines[k]}: record_id {ids.iat[k]!r} already on line {first_seen[ids.iat[k]]}"
-        for k in np.flatnonzero(repeated)
+        f"line {lines[k]}: record_id {texts[k]!r} already on line {first_seen[texts[k]]}"
+        for k in repeated
     ]
     if dupes:
         raise CsvDataError(_listing(path, "duplicate record ids", dupes))
