@@ -28,9 +28,18 @@ from matching.scoring import Band, PairScore
 from mpi.domain import LinkMethod, SourceRecord, SourceRecordRef
 from mpi.store import UnitOfWork
 
-__all__ = ["CANDIDATE_LIMIT_PER_KEY", "Decision", "decide", "explanation", "lock_names"]
+__all__ = [
+    "CANDIDATE_LIMIT",
+    "CANDIDATE_LIMIT_PER_KEY",
+    "Decision",
+    "decide",
+    "explanation",
+    "lock_names",
+]
 
 CANDIDATE_LIMIT_PER_KEY = 200
+CANDIDATE_LIMIT = 100
+"""At most this many candidates are scored per record, the rarest keys' first."""
 _MAX_REVIEWS = 3
 
 
@@ -91,9 +100,10 @@ def decide(
         return by_id
     candidates = [
         c
-        for c in uow.blocking.candidate_records(
+        for c in uow.blocking.match_candidates(
             matcher.lookup_keys(record.demographics),
             CANDIDATE_LIMIT_PER_KEY,
+            CANDIDATE_LIMIT,
             exclude=record.ref,
         )
         if c.enterprise_id is not None
@@ -104,7 +114,9 @@ def decide(
     if not candidates:
         return Decision(None)
     by_record = {str(c.ref): c for c in candidates}
-    cache: dict[str, str] = {}
+    cache = uow.persons.resolve_many(
+        c.enterprise_id for c in candidates if c.enterprise_id is not None
+    )
     scored = matcher.score(record.demographics, [c.demographics for c in candidates])
     guarded_persons = {
         _person(uow, by_record[s.right_id], cache) for s in scored if s.guard is not None

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from sqlalchemy import delete, insert, literal, select, union_all
+from sqlalchemy import BigInteger, TextClause, bindparam, delete, insert, select, text
 
 from mpi.domain import RecordStatus, SourceRecord, SourceRecordRef
 from mpi.store._base import Context
@@ -39,6 +39,31 @@ def hash_keys(keys: Sequence[str] | npt.NDArray[np.object_]) -> npt.NDArray[np.i
         return np.empty(0, dtype=np.int64)
     hashed = pd.util.hash_array(values, encoding="utf8", hash_key=_HASH_KEY, categorize=False)
     return np.asarray(hashed, dtype=np.uint64).view(np.int64)
+
+
+_CANDIDATE_STATEMENTS: dict[tuple[int, int], TextClause] = {}
+
+
+def _candidates_statement(count: int, limit_per_key: int) -> TextClause:
+    """``(n, record_id)`` of the newest records of keys ``:k0 .. :k<count-1>``, by ``n``.
+
+    One index range scan per key (stopping after the limit). Built once per shape as
+    plain text: SQLAlchemy's statement building and cache-key work for a compound of
+    many subqueries cost more than the query itself.
+    """
+    found = _CANDIDATE_STATEMENTS.get((count, limit_per_key))
+    if found is None:
+        table = BlockingKey.__tablename__
+        parts = [
+            f"SELECT {i} AS n, s{i}.record_id FROM (SELECT record_id FROM {table}"
+            f" WHERE key_hash = :k{i} ORDER BY record_id DESC LIMIT {int(limit_per_key)}) AS s{i}"
+            for i in range(count)
+        ]
+        found = text(" UNION ALL ".join(parts) + " ORDER BY n, record_id DESC").bindparams(
+            *[bindparam(f"k{i}", type_=BigInteger) for i in range(count)]
+        )
+        _CANDIDATE_STATEMENTS[(count, limit_per_key)] = found
+    return found
 
 
 class BlockingKeyRepository:
@@ -72,35 +97,44 @@ class BlockingKeyRepository:
             )
         )
 
-    def candidate_pks(self, keys: Sequence[str], limit_per_key: int = 200) -> list[int]:
+    def candidate_pks(
+        self, keys: Sequence[str], limit_per_key: int = 200, limit_total: int | None = None
+    ) -> list[int]:
         """Keys of the records sharing any of ``keys``, newest first per key.
 
         At most ``limit_per_key`` records are taken per key, so one very common
         key (a frequent name and year) cannot flood the matcher; the other keys
         still find what it misses. Each record appears once, in the order first
-        found. Subsumed records have no keys (:meth:`RecordRepository.subsume
-        <mpi.store.records.RecordRepository.subsume>` drops them).
+        found. With ``limit_total``, the keys with the fewest records (the most
+        telling) fill the total first. Subsumed records have no keys
+        (:meth:`RecordRepository.subsume <mpi.store.records.RecordRepository.subsume>`
+        drops them).
         """
         hashes = list(dict.fromkeys(hash_keys(list(keys)).tolist()))
         if not hashes or limit_per_key < 1:
             return []
-        found: list[int] = []
+        found: list[tuple[int, int]] = []
         for start in range(0, len(hashes), _KEYS_PER_QUERY):
             # One index range scan per key, newest first, stopping after the limit: a
             # huge block costs no more than a small one.
-            parts = []
-            for i, key_hash in enumerate(hashes[start : start + _KEYS_PER_QUERY]):
-                sub = (
-                    select(BlockingKey.record_id)
-                    .where(BlockingKey.key_hash == key_hash)
-                    .order_by(BlockingKey.record_id.desc())
-                    .limit(limit_per_key)
-                    .subquery()
-                )
-                parts.append(select(literal(start + i).label("n"), sub.c.record_id))
-            rows = self._ctx.session.execute(union_all(*parts).order_by("n"))
-            found.extend(pk for _, pk in rows)
-        return list(dict.fromkeys(found))
+            chunk = hashes[start : start + _KEYS_PER_QUERY]
+            params = {f"k{i}": h for i, h in enumerate(chunk)}
+            rows = self._ctx.session.execute(
+                _candidates_statement(len(chunk), limit_per_key), params
+            )
+            found.extend((start + n, pk) for n, pk in rows)
+        if limit_total is None:
+            return list(dict.fromkeys(pk for _, pk in found))
+        per_key: dict[int, list[int]] = {}
+        for n, pk in found:
+            per_key.setdefault(n, []).append(pk)
+        out: dict[int, None] = {}
+        for group in sorted(per_key.values(), key=len):
+            for pk in group:
+                if len(out) >= limit_total:
+                    return list(out)
+                out[pk] = None
+        return list(out)
 
     def candidate_records(
         self,
@@ -117,4 +151,23 @@ class BlockingKeyRepository:
             exclude: leave this record out (the incoming record itself, on update).
         """
         records = self._records.by_pks(self.candidate_pks(keys, limit_per_key))
+        return [r for r in records if r.ref != exclude and r.status is RecordStatus.ACTIVE]
+
+    def match_candidates(
+        self,
+        keys: Sequence[str],
+        limit_per_key: int = 200,
+        limit_total: int | None = None,
+        *,
+        exclude: SourceRecordRef | None = None,
+    ) -> list[SourceRecord]:
+        """Like :meth:`candidate_records`, but only what matching needs, in one query.
+
+        The records carry their ref, status, person, demographics and times; their
+        ``pid`` is empty and their ``identifiers`` are ``()`` (read the record with
+        :meth:`RecordRepository.get <mpi.store.records.RecordRepository.get>` for those).
+        ``limit_total`` caps the candidates (see :meth:`candidate_pks`).
+        """
+        pks = self.candidate_pks(keys, limit_per_key, limit_total)
+        records = self._records.match_views(pks)
         return [r for r in records if r.ref != exclude and r.status is RecordStatus.ACTIVE]

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import delete, func, select, update
 
-from mpi.domain import Link, LinkMethod, Person, PersonStatus, SourceRecordRef
+from mpi.domain import (
+    Link,
+    LinkMethod,
+    Person,
+    PersonStatus,
+    SourceRecordRef,
+    parse_enterprise_id,
+)
 from mpi.errors import InvalidState, NotFound
 from mpi.store._base import Context, enterprise_id
 from mpi.store.models import IdentityDomainRow, LinkRow, PersonRow, SourceRecordRow
@@ -80,6 +88,32 @@ class PersonRepository:
                 raise InvalidState("person", enterprise_id_, "has a merge cycle")
             seen.add(person.enterprise_id)
         return person
+
+    def resolve_many(self, enterprise_ids: Iterable[str]) -> dict[str, str]:
+        """The active person each enterprise id stands for now (one query for the unmerged).
+
+        Unknown ids are left out; merged ones follow their merge chain (:meth:`resolve`).
+        """
+        wanted: dict[int, str] = {}
+        for eid in enterprise_ids:
+            number = parse_enterprise_id(eid)
+            if number is not None:
+                wanted.setdefault(number, eid)
+        out: dict[str, str] = {}
+        numbers = list(wanted)
+        for start in range(0, len(numbers), 500):
+            rows = self._ctx.session.execute(
+                select(PersonRow.id, PersonRow.status).where(
+                    PersonRow.id.in_(numbers[start : start + 500])
+                )
+            )
+            for pk, status in rows:
+                eid = wanted[pk]
+                if status == PersonStatus.ACTIVE.value:
+                    out[eid] = eid
+                else:
+                    out[eid] = self.resolve(eid).enterprise_id
+        return out
 
     def touch(self, enterprise_id_: str) -> None:
         """Record that the person's cross-references changed now."""

@@ -319,6 +319,33 @@ class RecordRepository:
                 by_pk[record.pk] = record
         return [by_pk[pk] for pk in wanted if pk in by_pk]
 
+    def match_views(self, pks: Iterable[int]) -> list[SourceRecord]:
+        """The records with these keys, in the order given, as the matcher sees them.
+
+        One Core query of the demographic columns (no ORM rows): ``pid`` is empty,
+        ``identifiers`` is ``()`` and ``subsumed_by`` is ``None``; use :meth:`by_pks`
+        for the full records.
+        """
+        wanted = list(dict.fromkeys(pks))
+        by_pk: dict[int, SourceRecord] = {}
+        for chunk in _chunks(wanted, 500):
+            for row in self._ctx.session.execute(_match_statement(), {"pks": list(chunk)}):
+                ref = SourceRecordRef(row.namespace, row.source_id)
+                values = {name: row._mapping[name] for name in DEMOGRAPHIC_COLUMNS}
+                by_pk[row.id] = SourceRecord(
+                    pk=row.id,
+                    ref=ref,
+                    demographics=Record(record_id=str(ref), **values),
+                    pid={},
+                    status=RecordStatus(row.status),
+                    enterprise_id=enterprise_id(row.person_id)
+                    if row.person_id is not None
+                    else None,
+                    created_at=row.created_at,
+                    updated_at=row.updated_at,
+                )
+        return [by_pk[pk] for pk in wanted if pk in by_pk]
+
     def for_person(self, enterprise_id_: str) -> list[SourceRecord]:
         """The records linked to a person, by domain and id.
 
@@ -668,6 +695,32 @@ class RecordRepository:
                 RecordIdentifier(record_id=pk, namespace=ref.domain, value=ref.id)
             )
         self._ctx.session.flush()
+
+
+_MATCH_STATEMENT: list[Select[Any]] = []
+
+
+def _match_statement() -> Select[Any]:
+    """The cached Core select of :meth:`RecordRepository.match_views` (``pks``: expanding)."""
+    if not _MATCH_STATEMENT:
+        table = SourceRecordRow.__table__
+        columns = [table.c[name] for name in DEMOGRAPHIC_COLUMNS]
+        _MATCH_STATEMENT.append(
+            select(
+                table.c.id,
+                table.c.source_id,
+                table.c.status,
+                table.c.created_at,
+                table.c.updated_at,
+                IdentityDomainRow.namespace,
+                LinkRow.person_id,
+                *columns,
+            )
+            .join(IdentityDomainRow, IdentityDomainRow.id == table.c.domain_id)
+            .outerjoin(LinkRow, LinkRow.record_id == table.c.id)
+            .where(table.c.id.in_(bindparam("pks", expanding=True)))
+        )
+    return _MATCH_STATEMENT[0]
 
 
 def _birth_date_criterion(digits: str) -> ColumnElement[bool]:
