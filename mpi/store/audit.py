@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, func, insert, select
 
 from mpi.domain import AuditEntry
 from mpi.store._base import Context
-from mpi.store.models import AuditEvent
+from mpi.store.models import AuditEvent, Base
 
 __all__ = ["AuditRepository"]
+
+_TABLE = Base.metadata.tables[AuditEvent.__tablename__]
+_APPEND = insert(_TABLE).returning(_TABLE.c.id)
+"""One Core insert per entry (no ORM flush), built once."""
 
 
 class AuditRepository:
@@ -21,19 +25,33 @@ class AuditRepository:
 
     def append(self, entry: AuditEntry) -> AuditEntry:
         """Add one entry (its ``id`` and ``at`` are filled in; a given ``at`` is kept)."""
-        row = AuditEvent(
-            at=entry.at or self._ctx.clock(),
+        at = entry.at or self._ctx.clock()
+        before = dict(entry.before) if entry.before is not None else None
+        after = dict(entry.after) if entry.after is not None else None
+        pk = self._ctx.session.execute(
+            _APPEND,
+            {
+                "at": at,
+                "actor": entry.actor,
+                "action": entry.action,
+                "entity_type": entry.entity_type,
+                "entity_id": entry.entity_id,
+                "before": before,
+                "after": after,
+                "reason": entry.reason,
+            },
+        ).scalar_one()
+        return AuditEntry(
             actor=entry.actor,
             action=entry.action,
             entity_type=entry.entity_type,
             entity_id=entry.entity_id,
-            before=dict(entry.before) if entry.before is not None else None,
-            after=dict(entry.after) if entry.after is not None else None,
+            before=before,
+            after=after,
             reason=entry.reason,
+            id=pk,
+            at=at,
         )
-        self._ctx.session.add(row)
-        self._ctx.session.flush()
-        return _to_entry(row)
 
     def list(
         self,

@@ -6,7 +6,17 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, bindparam, delete, func, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.base import Executable
 
@@ -23,6 +33,7 @@ from mpi.domain import (
 from mpi.errors import DuplicateRecord, NotFound
 from mpi.store._base import Context, enterprise_id, is_unique_violation
 from mpi.store.models import (
+    Base,
     BlockingKey,
     IdentityDomainRow,
     LinkRow,
@@ -263,8 +274,9 @@ class RecordRepository:
             if not is_unique_violation(e):
                 raise
             raise DuplicateRecord(new.ref.domain, new.ref.id) from e
-        self._set_identifiers(row.id, new.identifiers)
-        return self._require_pk(row.id)
+        carried = self._set_identifiers(row.id, new.identifiers)
+        # Built from the flushed row: a new record has no link and is subsumed by none.
+        return to_source_record(row, new.ref.domain, None, carried)
 
     def update(self, new: NewSourceRecord) -> SourceRecord:
         """Replace a record's demographics, PID and carried ids (ITI-8 A08); its link stays.
@@ -689,12 +701,17 @@ class RecordRepository:
         assert found, pk
         return found[0]
 
-    def _set_identifiers(self, pk: int, identifiers: Iterable[SourceRecordRef]) -> None:
-        for ref in dict.fromkeys(identifiers):
-            self._ctx.session.add(
-                RecordIdentifier(record_id=pk, namespace=ref.domain, value=ref.id)
+    def _set_identifiers(
+        self, pk: int, identifiers: Iterable[SourceRecordRef]
+    ) -> tuple[SourceRecordRef, ...]:
+        """Store the carried ids (one Core insert); returns them in :meth:`_identifiers` order."""
+        carried = tuple(sorted(dict.fromkeys(identifiers), key=lambda r: (r.domain, r.id)))
+        if carried:
+            self._ctx.session.execute(
+                insert(Base.metadata.tables[RecordIdentifier.__tablename__]),
+                [{"record_id": pk, "namespace": r.domain, "value": r.id} for r in carried],
             )
-        self._ctx.session.flush()
+        return carried
 
 
 _MATCH_STATEMENT: list[Select[Any]] = []
