@@ -162,9 +162,11 @@ class LinkRepository:
             InvalidState: the person was merged into another (link to the survivor).
         """
         record_pk = self._ctx.record_pk(ref)
-        person_pk = self._ctx.person_pk(enterprise_id_)
-        person = self._ctx.session.get(PersonRow, person_pk)
-        assert person is not None
+        number = parse_enterprise_id(enterprise_id_)
+        person = self._ctx.session.get(PersonRow, number) if number is not None else None
+        if person is None:
+            raise NotFound("person", enterprise_id_, "is not an enterprise id of this index")
+        person_pk = person.id
         if person.status != PersonStatus.ACTIVE.value:
             raise InvalidState("person", enterprise_id_, "is merged: link to the surviving person")
         row = self._ctx.session.get(LinkRow, record_pk)

@@ -343,7 +343,7 @@ class RecordRepository:
         for chunk in _chunks(wanted, 500):
             for row in self._ctx.session.execute(_match_statement(), {"pks": list(chunk)}):
                 ref = SourceRecordRef(row.namespace, row.source_id)
-                values = {name: row._mapping[name] for name in DEMOGRAPHIC_COLUMNS}
+                values = dict(zip(DEMOGRAPHIC_COLUMNS, row[_MATCH_FIXED:], strict=True))
                 by_pk[row.id] = SourceRecord(
                     pk=row.id,
                     ref=ref,
@@ -715,6 +715,8 @@ class RecordRepository:
 
 
 _MATCH_STATEMENT: list[Select[Any]] = []
+_MATCH_FIXED = 7
+"""Columns before the demographics in :func:`_match_statement`."""
 
 
 def _match_statement() -> Select[Any]:
