@@ -65,7 +65,20 @@ class Model:
         return weight_of(self.prior)
 
     def weights(self) -> tuple[npt.NDArray[np.float64], ...]:
-        """Per comparison, the weight log2(m/u) of each level; 0 for null and neutral levels."""
+        """Per comparison, the weight log2(m/u) of each level; 0 for null and neutral levels.
+
+        Computed once per model (the real-time path asks for every pair it scores).
+        """
+        cached = self.__dict__.get("_weights")
+        if cached is None:
+            cached = self._compute_weights()
+            for w in cached:
+                w.setflags(write=False)  # shared by every caller: read-only
+            # Frozen: store past __setattr__, as functools.cached_property does.
+            self.__dict__["_weights"] = cached
+        return cached
+
+    def _compute_weights(self) -> tuple[npt.NDArray[np.float64], ...]:
         out = []
         for comparison, m, u in zip(self.settings.comparisons, self.m, self.u, strict=True):
             w = np.log2(np.maximum(m, _FLOOR) / np.maximum(u, _FLOOR))
