@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -80,6 +81,17 @@ def _fail(error: Exception, code: int) -> typer.Exit:
     return typer.Exit(code)
 
 
+@contextmanager
+def _exit_codes() -> Iterator[None]:
+    """Usage errors (bad call, configuration or model file) exit 2, data errors exit 1."""
+    try:
+        yield
+    except (CsvUsageError, ModelFileError, ConfigError) as e:
+        raise _fail(e, 2) from None
+    except (CsvDataError, MatchingError, MpiError) as e:
+        raise _fail(e, 1) from None
+
+
 def _check_paths(inputs: list[Path], outputs: list[Path | None]) -> None:
     """Usage errors found before any work: a missing input, an output nowhere to go."""
     for path in inputs:
@@ -123,14 +135,10 @@ def dedup(
     save_model: SaveModelOption = None,
 ) -> None:
     """Find the rows that are the same person: every row is written once with a cluster_id."""
-    try:
+    with _exit_codes():
         _check_paths([source], [output, report, save_model])
         options = _options(config, mapping, invalid, report, model, save_model)
         summary = run_dedup(source, output, options, _Progress())
-    except (CsvUsageError, ModelFileError, ConfigError) as e:
-        raise _fail(e, 2) from None
-    except (CsvDataError, MatchingError, MpiError) as e:
-        raise _fail(e, 1) from None
     _err.print(
         f"{summary.records:,} records → {summary.persons:,} persons; "
         f"{summary.linked_pairs:,} pairs linked, {summary.review_pairs:,} in the review band "
@@ -153,14 +161,10 @@ def link_command(
     save_model: SaveModelOption = None,
 ) -> None:
     """Link two exports: write left_id,right_id,match_probability for each linked pair."""
-    try:
+    with _exit_codes():
         _check_paths([left, right], [output, report, save_model])
         options = _options(config, mapping, invalid, report, model, save_model)
         summary = run_link(left, right, output, options, _Progress())
-    except (CsvUsageError, ModelFileError, ConfigError) as e:
-        raise _fail(e, 2) from None
-    except (CsvDataError, MatchingError, MpiError) as e:
-        raise _fail(e, 1) from None
     _err.print(
         f"{summary.left_records:,} × {summary.right_records:,} records: "
         f"{summary.linked_pairs:,} pairs linked "
@@ -232,27 +236,19 @@ def load(
     invalid: InvalidOption = InvalidValues.ERROR,
 ) -> None:
     """Bulk-load one facility's export into the index through the feed's matching (idempotent)."""
-    from matching.errors import ModelFileError as _ModelFileError
     from mpi.service.context import open_context
     from mpi.service.load import load_file
     from mpi.settings import load_settings
 
-    try:
+    with _exit_codes():
         settings = load_settings(config, overrides={"database.url": db} if db else {})
         _check_paths([source], [])
-    except (ConfigError, CsvUsageError) as e:
-        raise _fail(e, 2) from None
-    progress = _Progress()
-    try:
+        progress = _Progress()
         ctx = open_context(settings)
         try:
             summary = load_file(ctx, source, domain, invalid=invalid, say=progress)
         finally:
             ctx.store.dispose()
-    except (CsvUsageError, _ModelFileError) as e:
-        raise _fail(e, 2) from None
-    except (CsvDataError, MatchingError, MpiError) as e:
-        raise _fail(e, 1) from None
     typer.echo(
         f"records: {summary.records:,}  new: {summary.new_records:,}  "
         f"unchanged: {summary.unchanged:,}  updated: {summary.updated:,}  "
@@ -335,4 +331,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

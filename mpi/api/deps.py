@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -78,7 +78,7 @@ def _caller(
     return authenticate(context, credentials.credentials if credentials else None)
 
 
-def _require(role: Role) -> object:
+def _require(role: Role) -> Any:  # FastAPI types Depends(...) as Any
     async def dependency(caller: Annotated[Caller, Depends(_caller)]) -> Caller:
         return authorise(caller, role)
 

@@ -8,10 +8,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from matching.model import Model
-from matching.pipeline import deduplicate, link
+from matching.pipeline import ScoredPairs, deduplicate, link
+from matching.prepare import PreparedFrame
 from mpi.batch.csvio import CsvDataError, InputTable, InvalidValues, read_table
 from mpi.batch.report import ReportInput, render_report
 
@@ -170,8 +172,16 @@ def run_link(left: Path, right: Path, output: Path, options: BatchOptions, say: 
 
 
 def _report(
-    options: BatchOptions, title: str, source: str, frame, pairs, model, cluster, seconds, say: Say
-) -> None:  # type: ignore[no-untyped-def]
+    options: BatchOptions,
+    title: str,
+    source: str,
+    frame: PreparedFrame,
+    pairs: ScoredPairs,
+    model: Model,
+    cluster: npt.NDArray[np.int64] | None,
+    seconds: float,
+    say: Say,
+) -> None:
     assert options.report is not None
     say(f"writing report {options.report}")
     text = render_report(
