@@ -46,7 +46,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from query_bench import Person, population, prepare, settings
+from query_bench import Person, percentile_ms, population, prepare, settings
 
 NG_OID = "2.999.10.1"
 # The reader token of the server this script starts; for --url give the server's (--token).
@@ -165,11 +165,6 @@ async def fire(base: str, requests: Sequence[Request], connections: int) -> tupl
         return result, time.perf_counter() - started
 
 
-def _ms(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
-
-
 HEADER = (
     f"{'backend':<11}{'persons':>10}  {'kind':<5}{'conns':>6}{'requests':>9}{'req/s':>8}"
     f"{'p50 ms':>9}{'p99 ms':>9}{'app p50':>9}{'app p99':>9}{'errors':>8}"
@@ -203,9 +198,9 @@ def _measure(
                     "requests": len(requests),
                     "req/s": len(requests) / seconds,
                     "p50 ms": statistics.median(result.latencies) * 1000,
-                    "p99 ms": _ms(result.latencies, 0.99),
-                    "app p50": _ms(result.server, 0.5) if result.server else float("nan"),
-                    "app p99": _ms(result.server, 0.99) if result.server else float("nan"),
+                    "p99 ms": percentile_ms(result.latencies, 0.99),
+                    "app p50": percentile_ms(result.server, 0.5) if result.server else float("nan"),
+                    "app p99": percentile_ms(result.server, 0.99) if result.server else float("nan"),
                     "errors": result.errors,
                 }
             )

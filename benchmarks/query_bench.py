@@ -293,7 +293,8 @@ async def fire(port: int, messages: Sequence[bytes], connections: int) -> tuple[
     return result, time.perf_counter() - started
 
 
-def _ms(values: list[float], q: float) -> float:
+def percentile_ms(values: list[float], q: float) -> float:
+    """The ``q`` quantile of latencies in seconds, in milliseconds (nearest rank)."""
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
 
@@ -327,7 +328,7 @@ def run(args: argparse.Namespace) -> list[dict[str, object]]:
                             "queries": len(messages),
                             "q/s": len(messages) / seconds,
                             "p50 ms": statistics.median(result.latencies) * 1000,
-                            "p99 ms": _ms(result.latencies, 0.99),
+                            "p99 ms": percentile_ms(result.latencies, 0.99),
                             "errors": result.errors,
                         }
                     )
