@@ -2,9 +2,10 @@
 
 As in the best linkage engines, u (how often non-matches agree by chance) is
 measured on pairs drawn at random, where matches are vanishingly rare; m (how
-often matches agree) is estimated by EM over the blocked candidate pairs,
-where matches are common enough to be found; the prior follows from EM's
-share of matches among the candidates.
+often matches agree) is estimated by EM with u held fixed, in sessions of pairs
+blocked by one rule each (see ``SESSIONS``), where matches are common enough to
+be found; the prior follows from the matches found among the pairs that share a
+birth date (or, without birth dates, from the share among the candidates).
 """
 
 from __future__ import annotations
@@ -118,7 +119,11 @@ def _session_m(
     sides: npt.NDArray[np.int8] | None,
 ) -> _Session | None:
     """m from one session: which comparisons learned, and the estimates (None: no pairs)."""
-    left, right = candidate_pairs(frame, [rule], max_block_size=2, window=0, sides=sides)
+    # The rule's own max_block applies (larger blocks are skipped, no window).
+    assert rule.max_block is not None
+    left, right = candidate_pairs(
+        frame, [rule], max_block_size=rule.max_block, window=0, sides=sides
+    )
     blocked_pairs = len(left)
     if len(left) > SESSION_PAIRS:
         pick = np.sort(rng.choice(len(left), size=SESSION_PAIRS, replace=False))
@@ -262,4 +267,3 @@ def train(
             "expected_matches": expected,
         },
     )
-
