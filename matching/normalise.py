@@ -79,7 +79,7 @@ def normalise_name(value: str | None) -> str | None:
     text = normalise_text(value)
     if text is None:
         return None
-    text = _NAME_NOISE.sub("", text)
+    text = _HYPHEN_SPACES.sub("-", _NAME_NOISE.sub("", text))  # "a-0 a" -> "a- a" -> "a-a"
     text = _SPACES.sub(" ", text).strip(" -")
     return text or None
 
