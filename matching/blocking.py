@@ -14,6 +14,8 @@ still find what the window misses.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Sequence
 
 import numpy as np
@@ -23,7 +25,11 @@ import pandas as pd
 from matching.prepare import Prepared, PreparedFrame
 from matching.settings import BlockingRule
 
-__all__ = ["candidate_pairs", "record_keys"]
+__all__ = ["KEY_FORMAT", "candidate_pairs", "lookup_keys", "record_keys", "rules_fingerprint"]
+
+KEY_FORMAT = 2
+"""The version of how keys are made from records: raise it when a normaliser or a derived
+column changes the values keys are made of (2: street name and house number columns)."""
 
 IntArray = npt.NDArray[np.int64]
 
@@ -55,6 +61,14 @@ def lookup_keys(prepared: Prepared, rules: Sequence[BlockingRule]) -> list[str]:
             if all(v is not None for v in values):
                 keys.append(_key(rule, [str(v) for v in values]))
     return sorted(set(keys))
+
+
+def rules_fingerprint(rules: Sequence[BlockingRule]) -> str:
+    """A short text that changes whenever the keys of :func:`record_keys` would: the rules'
+    names, columns and direction, and :data:`KEY_FORMAT`. Block limits are left out (they
+    change which pairs are searched, not the keys)."""
+    spec = [KEY_FORMAT, [[r.name, list(r.columns), r.cross] for r in rules]]
+    return hashlib.sha256(json.dumps(spec).encode("utf-8")).hexdigest()[:32]
 
 
 def _key(rule: BlockingRule, values: list[str]) -> str:

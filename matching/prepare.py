@@ -9,6 +9,7 @@ apart: the frame path simply applies them once per distinct value.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -99,6 +100,25 @@ def _local_part(value: str | None) -> str | None:
     return value.split("@", 1)[0] or None if value else None
 
 
+_STREET_WORD = re.compile(r"(?<=[a-z])(?:strasse|str)\b|\bstr(?:asse)?\b")
+_NOT_LETTER = re.compile(r"[^a-z\d]*\d+[a-z]?\b|[^a-z]+")
+_HOUSE_NUMBER = re.compile(r"\d+")
+
+
+def _street_name(value: str | None) -> str | None:
+    """The street's letters only (``hauptstr 12`` = ``haupt strasse 12a`` = ``hauptstr``):
+    robust to split or joined words and to the house number, for blocking."""
+    if not value:
+        return None
+    return _NOT_LETTER.sub("", _STREET_WORD.sub("str", value)) or None
+
+
+def _house_number(value: str | None) -> str | None:
+    """The first number in the street (the house number, before or after the name)."""
+    found = _HOUSE_NUMBER.search(value) if value else None
+    return found.group() if found else None
+
+
 def _metaphone(value: str | None) -> str | None:
     return phonetic(value, "metaphone")
 
@@ -146,6 +166,8 @@ DERIVED: dict[str, tuple[str, Callable[[str | None], str | None], str]] = {
     "dob_m": ("dob", _month, "dob_part"),
     "dob_d": ("dob", _day, "dob_part"),
     "postcode_area": ("postcode", _area, "postcode_area"),
+    "street_name": ("street", _street_name, "street_name"),
+    "house_no": ("street", _house_number, "house_no"),
     "phone_tail": ("phone", _tail, "phone_tail"),
     "email_local": ("email", _local_part, "email_local"),
 }

@@ -190,9 +190,19 @@ DEFAULT_SETTINGS: dict[str, Any] = {
         {"name": "family_postcode", "columns": ["family_sdx", "postcode"]},
         {"name": "family_dob", "columns": ["family_sdx", "dob"]},
         {"name": "given_postcode", "columns": ["given_sdx", "postcode"]},
+        # The address finds what names and birth date no longer can (both replaced
+        # or mistyped). The street by its letters alone, so a typo'd house number,
+        # a split or joined word or ``Str.`` for ``Straße`` still meet; the house
+        # number with the postcode or the city where the street name is mistyped.
         {"name": "street_postcode", "columns": ["street", "postcode"]},
+        {"name": "street_city", "columns": ["street_name", "city"], "max_block": 8},
+        {"name": "house_postcode", "columns": ["house_no", "postcode"], "max_block": 8},
+        {"name": "house_city", "columns": ["house_no", "city"], "max_block": 8},
+        {"name": "dob_house", "columns": ["dob", "house_no"]},
+        {"name": "city_postcode", "columns": ["city", "postcode"], "max_block": 8},
+        {"name": "family_city", "columns": ["family_sdx", "city"], "max_block": 8},
         {"name": "dob_city", "columns": ["dob", "city"]},
-        {"name": "dob_street", "columns": ["dob", "street"]},
+        {"name": "dob_street", "columns": ["dob", "street_name"]},
         {"name": "family_street", "columns": ["family_sdx", "street"]},
         {"name": "national_id", "columns": ["nid"]},
         {"name": "phone", "columns": ["phone_tail"]},

@@ -1,9 +1,11 @@
 """Blocking: the vectorised pairs are exactly the pairs that share a scalar key."""
 
+import dataclasses
 import itertools
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from matching.blocking import candidate_pairs, lookup_keys, record_keys
 from matching.prepare import prepare_frame, prepare_record
@@ -24,7 +26,9 @@ def _records(population: pd.DataFrame) -> list[Record]:
 def test_vector_pairs_equal_pairs_sharing_a_key(population: pd.DataFrame) -> None:
     sample = population.head(250)
     frame = prepare_frame(sample)
-    left, right = candidate_pairs(frame, SETTINGS.blocking, max_block_size=10_000, window=5)
+    # Without any block limit (the store's lookups limit differently: newest first).
+    rules = [dataclasses.replace(rule, max_block=None) for rule in SETTINGS.blocking]
+    left, right = candidate_pairs(frame, rules, max_block_size=10_000, window=5)
     got = set(zip(left.tolist(), right.tolist(), strict=True))
     prepared = [prepare_record(r) for r in _records(sample)]
     stored = [set(record_keys(p, SETTINGS.blocking)) for p in prepared]
@@ -103,3 +107,41 @@ def test_link_pairs_cross_the_sides_only() -> None:
         frame, SETTINGS.blocking, max_block_size=100, window=3, sides=sides
     )
     assert set(zip(left.tolist(), right.tolist(), strict=True)) == {(0, 2), (0, 3), (1, 2), (1, 3)}
+
+
+@pytest.mark.parametrize(
+    ("street", "name", "house"),
+    [
+        ("Hauptstraße 12", "hauptstr", "12"),
+        ("Haupt Strasse 12a", "hauptstr", "12"),
+        ("Hauptstr. 12", "hauptstr", "12"),
+        ("16 howie co urt", "howiecourt", "16"),
+        ("nivis on place", "nivisonplace", None),
+        ("Straße des 17. Juni 5", "strdesjuni", "17"),
+    ],
+)
+def test_street_keys_survive_split_words_abbreviations_and_house_numbers(
+    street: str, name: str, house: str | None
+) -> None:
+    prepared = prepare_record(Record("r", street=street))
+    assert (prepared["street_name"], prepared["house_no"]) == (name, house)
+
+
+def test_address_rules_find_a_pair_whose_names_and_birth_date_are_all_damaged() -> None:
+    # FEBRL4 rec-3318: given name replaced, family name and street mistyped, no birth date.
+    frame = prepare_frame(
+        pd.DataFrame(
+            {
+                "record_id": ["org", "dup"],
+                "given_name": ["leah", "koula"],
+                "family_name": ["eisele", "eiseaqe"],
+                "street": ["16 howie court", "16 howie co urt"],
+                "city": ["dunkeld", "dunkeld"],
+                "postcode": ["2505", "2505"],
+            }
+        )
+    )
+    left, right = candidate_pairs(
+        frame, SETTINGS.blocking, max_block_size=SETTINGS.max_block_size, window=SETTINGS.window
+    )
+    assert list(zip(left.tolist(), right.tolist(), strict=True)) == [(0, 1)]

@@ -119,12 +119,25 @@ def test_swapped_close_level_agrees_on_both_paths() -> None:
     from matching.prepare import prepare_frame, prepare_record
     from matching.record import Record
 
-    names = [("James", "Sebregts"), ("Sebretgs", "James"), ("James", "Sebregts"),
-             ("Anna", "Berg"), ("Berg", "Annna"), ("Berg", "Zoe"), (None, "James")]
+    names = [
+        ("James", "Sebregts"),
+        ("Sebretgs", "James"),
+        ("James", "Sebregts"),
+        ("Anna", "Berg"),
+        ("Berg", "Annna"),
+        ("Berg", "Zoe"),
+        (None, "James"),
+    ]
     records = [Record(str(k), g, None, f) for k, (g, f) in enumerate(names)]
-    frame = prepare_frame(pd.DataFrame({"record_id": [r.record_id for r in records],
-                                        "given_name": [g for g, _ in names],
-                                        "family_name": [f for _, f in names]}))
+    frame = prepare_frame(
+        pd.DataFrame(
+            {
+                "record_id": [r.record_id for r in records],
+                "given_name": [g for g, _ in names],
+                "family_name": [f for _, f in names],
+            }
+        )
+    )
     level = CrossSimilar(first="given", second="family", threshold=0.9)
     pairs = [(a, b) for a in range(len(names)) for b in range(len(names)) if a != b]
     left = np.array([a for a, _ in pairs], dtype=np.int64)
