@@ -8,17 +8,21 @@ Usage::
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 from matching.defaults import default_model
 from matching.model import Model
 from matching.scalar import ScalarMatcher
+from mpi.service.rekey import ensure_blocking_keys
 from mpi.settings import Settings
 from mpi.store import Store
 from mpi.store._base import Clock, utc_now
 
 __all__ = ["ServiceContext", "build_matcher", "open_context", "sync_domains"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +81,9 @@ def open_context(
             of the configuration (relative to its file), else the default model.
         clock: the current time.
 
+    If the stored blocking keys were made by other blocking rules (another release or
+    model), every record's keys are rebuilt first (:mod:`mpi.service.rekey`).
+
     Raises:
         StoreError: the database cannot be reached or migrated.
         ModelFileError: ``model_path`` is not a readable model.
@@ -90,4 +97,5 @@ def open_context(
     if store is None:
         store = Store.open(settings.database.url, clock=clock)
     sync_domains(store, settings)
+    ensure_blocking_keys(store, matcher.model.settings.blocking, log.warning)
     return ServiceContext(settings, store, matcher, clock)

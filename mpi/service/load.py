@@ -46,7 +46,6 @@ from matching.model import probability
 from matching.prepare import PreparedFrame, prepare_frame
 from matching.record import FIELDS, Record
 from matching.scoring import explain_vector, score_vectors
-from matching.settings import BlockingRule
 from mpi.batch.csvio import CsvDataError, CsvUsageError, InvalidValues, read_table
 from mpi.domain import (
     AuditEntry,
@@ -58,12 +57,12 @@ from mpi.domain import (
 from mpi.errors import UnknownDomain
 from mpi.service.context import ServiceContext
 from mpi.service.feed import FeedOutcome, FeedService
+from mpi.service.keys import BlockKeys, block_keys, stored_frame
 from mpi.service.notifications import queue_xref_change
 from mpi.store import BulkLink, StoredDemographics, UnitOfWork
-from mpi.store.blocking import hash_keys
 from mpi.store.review_bulk import BulkReview, bulk_mode, insert_review_tasks
 
-__all__ = ["ID_COLUMN", "LoadSummary", "block_keys", "load_file"]
+__all__ = ["ID_COLUMN", "LoadSummary", "load_file"]
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +70,6 @@ ID_COLUMN = "mrn"
 """The CSV column holding each record's id in the loaded domain."""
 
 Say = Callable[[str], None]
-_DENSE_LIMIT = 2**62  # combined value codes of a blocking rule stay below this
 SUSPEND_INDEXES_MIN = 20_000
 """A load of at least this many new records that (at least) doubles the index writes its
 rows without the secondary indexes and builds them once at the end (several times faster)."""
@@ -346,11 +344,7 @@ def _plan(
     model = ctx.matcher.model
     settings = model.settings
     n_stored = len(stored)
-    stored_frame = pd.DataFrame(
-        [(str(s.ref), *(getattr(s.demographics, f) for f in _FIELDS)) for s in stored],
-        columns=["record_id", *_FIELDS],
-    )
-    both = pd.concat([stored_frame, fresh[["record_id", *_FIELDS]]], ignore_index=True)
+    both = pd.concat([stored_frame(stored), fresh[["record_id", *_FIELDS]]], ignore_index=True)
     say(f"preparing {len(fresh):,} new and {n_stored:,} stored records")
     prepared = prepare_frame(both)
     n = len(prepared)
@@ -482,74 +476,6 @@ def _reviews(
         }
         out.append((str(ids[a]), str(ids[b]), float(prob[k]), explanation))
     return out
-
-
-@dataclass(frozen=True, slots=True)
-class BlockKeys:
-    """Blocking keys of many records, hashed as stored (:func:`~mpi.store.blocking.hash_keys`):
-    ``record[k]`` (a position) has the key hashed to ``key_hash[k]``.
-
-    Sorted by record position, so the keys of a range of records are one slice.
-    """
-
-    record: npt.NDArray[np.int64]
-    key_hash: npt.NDArray[np.int64]
-
-    def of(self, position: int) -> list[int]:
-        """The (hashed) keys of one record."""
-        lo, hi = np.searchsorted(self.record, [position, position + 1])
-        return [int(k) for k in self.key_hash[lo:hi]]
-
-    def slice(self, start: int, end: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-        """The (position, key hash) pairs of the records ``start <= position < end``."""
-        lo, hi = np.searchsorted(self.record, [start, end])
-        return self.record[lo:hi], self.key_hash[lo:hi]
-
-
-def block_keys(prepared: PreparedFrame, rules: Sequence[BlockingRule]) -> BlockKeys:
-    """Each record's blocking keys, as :meth:`ScalarMatcher.blocking_keys
-    <matching.scalar.ScalarMatcher.blocking_keys>` gives them, hashed as the store keeps
-    them. Per rule, the text of each distinct key is built and hashed once (records
-    sharing a name and birth year share that key)."""
-    n = len(prepared)
-    factorized: dict[str, tuple[npt.NDArray[np.int64], npt.NDArray[np.object_]]] = {}
-
-    def codes(column: str) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.object_]]:
-        if column not in factorized:
-            strings = prepared.strings(column)
-            found, _ = pd.factorize(strings, use_na_sentinel=True)
-            factorized[column] = (found.astype(np.int64), strings)
-        return factorized[column]
-
-    positions: list[npt.NDArray[np.int64]] = []
-    values: list[npt.NDArray[np.int64]] = []
-    for rule in rules:
-        columns = [codes(c) for c in rule.columns]
-        present = np.ones(n, dtype=bool)
-        for found, _ in columns:
-            present &= found >= 0  # missing values: no key
-        rows = np.flatnonzero(present)
-        if not len(rows):
-            continue
-        # One integer per distinct combination of the rule's values.
-        combined = columns[0][0][rows]
-        for found, _ in columns[1:]:
-            width = int(found.max()) + 1
-            if (int(combined.max()) + 1) * width >= _DENSE_LIMIT:  # renumber: stay in 64 bits
-                combined = np.unique(combined, return_inverse=True)[1].ravel().astype(np.int64)
-            combined = combined * width + found[rows]
-        _, first, inverse = np.unique(combined, return_index=True, return_inverse=True)
-        at = rows[first]
-        parts = [strings[at].tolist() for _, strings in columns]
-        prefix = rule.name + ":"
-        texts = [prefix + "|".join(p) for p in zip(*parts, strict=True)]
-        positions.append(rows.astype(np.int64))
-        values.append(hash_keys(texts)[inverse.ravel()])
-    if not positions:
-        return BlockKeys(np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64))
-    record = np.concatenate(positions)
-    order = np.argsort(record, kind="stable")
-    return BlockKeys(record[order], np.concatenate(values)[order])
 
 
 # -- writing --------------------------------------------------------------------------------------

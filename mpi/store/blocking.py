@@ -86,6 +86,10 @@ class BlockingKeyRepository:
         if rows:
             self._ctx.session.execute(insert(BlockingKey), rows)
 
+    def delete_all(self) -> None:
+        """Drop every stored key (before they are all rebuilt)."""
+        self._ctx.session.execute(delete(BlockingKey))
+
     def keys_of(self, ref: SourceRecordRef) -> list[int]:
         """A record's stored keys (their :func:`hash_keys` values), sorted."""
         pk = self._ctx.record_pk(ref)

@@ -40,6 +40,7 @@ __all__ = [
     "BlockingKey",
     "DomainSource",
     "IdentityDomainRow",
+    "IndexStateRow",
     "LinkRow",
     "MessageLog",
     "MotherChild",
@@ -370,3 +371,13 @@ class ApiTokenRow(Base):
     token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
+
+
+class IndexStateRow(Base):
+    """A fact about how the index was built, by name (e.g. which blocking rules made its keys)."""
+
+    __tablename__ = "index_state"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(256))
+    updated_at: Mapped[datetime]

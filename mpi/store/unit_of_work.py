@@ -42,6 +42,7 @@ from mpi.store.blocking import BlockingKeyRepository
 from mpi.store.bulk import BulkLoader
 from mpi.store.db import SQLITE_BEGIN_OPTION, create_engine, migrate, session_factory
 from mpi.store.domains import DomainRepository
+from mpi.store.index_state import IndexStateRepository
 from mpi.store.locks import LockRepository
 from mpi.store.merges import MergeRepository
 from mpi.store.messages import MessageLogRepository
@@ -90,6 +91,7 @@ class UnitOfWork:
         self.bulk = BulkLoader(ctx)
         self.tokens = TokenRepository(ctx)
         self.locks = LockRepository(ctx)
+        self.index_state = IndexStateRepository(ctx)
         self._committed = False
 
     def commit(self) -> None:

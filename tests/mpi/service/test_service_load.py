@@ -17,9 +17,11 @@ from mpi.cli import app
 from mpi.domain import RecordQuery, SourceRecordRef
 from mpi.errors import UnknownDomain
 from mpi.service import ServiceContext
+from mpi.service import keys as keys_module
 from mpi.service import load as load_module
 from mpi.service.feed import FeedHandler
-from mpi.service.load import block_keys, load_file
+from mpi.service.keys import block_keys
+from mpi.service.load import load_file
 from mpi.store.blocking import hash_keys
 from mpi.store.bulk import LOAD_INDEXES
 
@@ -143,7 +145,7 @@ def test_loaded_records_join_persons_already_in_the_index(
 def test_vectorised_blocking_keys_equal_the_feed_keys(
     ctx: ServiceContext, dense_limit: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(load_module, "_DENSE_LIMIT", dense_limit)
+    monkeypatch.setattr(keys_module, "_DENSE_LIMIT", dense_limit)
     frame = pd.DataFrame(
         [
             [
