@@ -76,7 +76,9 @@ def serve(db_url: str, port: int) -> None:
         print("ready", file=sys.stderr, flush=True)
         await task
 
-    asyncio.run(main())
+    from mpi.serve import run_event_loop
+
+    run_event_loop(main())
 
 
 def _free_port() -> int:
