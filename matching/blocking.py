@@ -25,7 +25,14 @@ import pandas as pd
 from matching.prepare import Prepared, PreparedFrame
 from matching.settings import BlockingRule
 
-__all__ = ["KEY_FORMAT", "candidate_pairs", "lookup_keys", "record_keys", "rules_fingerprint"]
+__all__ = [
+    "KEY_FORMAT",
+    "candidate_pairs",
+    "lookup_keys",
+    "lookup_plan",
+    "record_keys",
+    "rules_fingerprint",
+]
 
 KEY_FORMAT = 2
 """The version of how keys are made from records: raise it when a normaliser or a derived
@@ -61,6 +68,16 @@ def lookup_keys(prepared: Prepared, rules: Sequence[BlockingRule]) -> list[str]:
             if all(v is not None for v in values):
                 keys.append(_key(rule, [str(v) for v in values]))
     return sorted(set(keys))
+
+
+def lookup_plan(
+    prepared: Prepared, rules: Sequence[BlockingRule]
+) -> list[tuple[str, int | None]]:
+    """:func:`lookup_keys` with each key's largest searched block: its rule's
+    ``max_block`` (``None``: no limit of its own). A store finding more records under
+    a key than that skips the key, as :func:`candidate_pairs` skips the block."""
+    by_rule = {rule.name: rule.max_block for rule in rules}
+    return [(key, by_rule[key.split(":", 1)[0]]) for key in lookup_keys(prepared, rules)]
 
 
 def rules_fingerprint(rules: Sequence[BlockingRule]) -> str:

@@ -309,7 +309,8 @@ class Similarity(Level):
         x, y = a[self.column], b[self.column]
         if x is None or y is None:
             return False
-        return bool(self._holds(np.array([_scalar_metric(self.metric, x, y)]))[0])
+        value = _scalar_metric(self.metric, x, y)  # a float64, as the vector path compares
+        return value >= self.threshold if self.metric == "jw" else value <= self.threshold
 
     def vector(self, ctx: PairContext, pos: IntArray) -> BoolArray:
         lc, rc = ctx.codes(self.column, "l")[pos], ctx.codes(self.column, "r")[pos]

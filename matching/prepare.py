@@ -32,6 +32,7 @@ from matching.record import Record
 __all__ = [
     "DERIVED",
     "VOCABULARIES",
+    "LazyPrepared",
     "Prepared",
     "PreparedFrame",
     "prepare_frame",
@@ -184,6 +185,34 @@ def prepare_record(record: Record) -> Prepared:
     for column, (base, function, _) in DERIVED.items():
         values[column] = function(values[base])
     return values
+
+
+class LazyPrepared(dict[str, str | None]):
+    """A record's normalised values, each computed when first read (``prepared[column]``).
+
+    Scoring a candidate usually stops after the names and the birth date show it
+    cannot reach the review threshold (:func:`matching.scoring.score_pair_bounded`);
+    the street, phone and e-mail of such a candidate are never normalised. Reads the
+    same values as :func:`prepare_record`; iterate over it only after reading every
+    column (or use :func:`prepare_record`).
+    """
+
+    __slots__ = ("_record",)
+
+    def __init__(self, record: Record) -> None:
+        super().__init__()
+        self._record = record
+
+    def __missing__(self, column: str) -> str | None:
+        base = _BASE.get(column)
+        if base is not None:
+            field, normaliser, _ = base
+            value = normaliser(getattr(self._record, field))
+        else:
+            source, function, _ = DERIVED[column]  # KeyError: no such column
+            value = function(self[source])
+        self[column] = value
+        return value
 
 
 @dataclass(frozen=True, slots=True)

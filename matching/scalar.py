@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from functools import lru_cache
 
-from matching.blocking import lookup_keys, record_keys
-from matching.model import Model
-from matching.prepare import Prepared, prepare_record
+from matching.blocking import lookup_keys, lookup_plan, record_keys
+from matching.model import Model, weight_of
+from matching.prepare import LazyPrepared, Prepared, prepare_record
 from matching.record import Record
-from matching.scoring import Band, PairScore, classify, score_pair
+from matching.scoring import Band, BoundedScorer, PairScore, classify, score_pair
 
 __all__ = ["ScalarMatcher"]
 
@@ -23,6 +23,7 @@ __all__ = ["ScalarMatcher"]
 # normalised values are kept rather than recomputed. Records are frozen values,
 # and scoring only reads what it is given.
 _prepared = lru_cache(maxsize=65_536)(prepare_record)
+_lazy = lru_cache(maxsize=65_536)(LazyPrepared)
 
 
 class ScalarMatcher:
@@ -41,6 +42,8 @@ class ScalarMatcher:
         self.model = model
         self.link_threshold = link_threshold
         self.review_threshold = review_threshold
+        # A hair below the band's floor: band() decides on the probability, never dropped here.
+        self._bounded = BoundedScorer(model, weight_of(review_threshold) - 1e-9)
 
     def prepare(self, record: Record) -> Prepared:
         """Normalise a record once, to score it against many candidates."""
@@ -56,6 +59,11 @@ class ScalarMatcher:
         prepared = record if isinstance(record, dict) else prepare_record(record)
         return lookup_keys(prepared, self.model.settings.blocking)
 
+    def lookup_plan(self, record: Record | Prepared) -> list[tuple[str, int | None]]:
+        """The lookup keys, each with the largest block its rule searches (or ``None``)."""
+        prepared = record if isinstance(record, dict) else prepare_record(record)
+        return lookup_plan(prepared, self.model.settings.blocking)
+
     def score(self, record: Record, candidates: Iterable[Record]) -> list[PairScore]:
         """Score ``record`` against each candidate, best first."""
         left = prepare_record(record)
@@ -66,6 +74,25 @@ class ScalarMatcher:
         ]
         scores.sort(key=lambda s: s.match_weight, reverse=True)
         return scores
+
+    def score_for_decision(
+        self, record: Record, candidates: Iterable[Record]
+    ) -> tuple[list[PairScore], frozenset[str]]:
+        """What deciding ``record``'s person needs: the candidates that reach the review
+        band (best first, scored as :meth:`score` scores them) and the ids of every
+        guarded candidate, in or out of the band. Candidates that cannot reach the band
+        are dropped after the first comparisons show it (:class:`BoundedScorer`)."""
+        others = ((_lazy(c), c.record_id) for c in candidates if c.record_id != record.record_id)
+        scores, guarded = [], []
+        for right_id, score, is_guarded in self._bounded.score_many(
+            prepare_record(record), record.record_id, others
+        ):
+            if score is not None:
+                scores.append(score)
+            if is_guarded:
+                guarded.append(right_id)
+        scores.sort(key=lambda s: s.match_weight, reverse=True)
+        return scores, frozenset(guarded)
 
     def band(self, score: PairScore) -> Band:
         """What to do with a scored pair: link, review or nothing."""

@@ -9,7 +9,7 @@ it may be reviewed, never linked automatically.
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,10 +22,12 @@ from matching.settings import Guard
 
 __all__ = [
     "Band",
+    "BoundedScorer",
     "FieldScore",
     "PairScore",
     "active_guards",
     "classify",
+    "guard_of",
     "score_pair",
     "score_pairs",
     "score_vectors",
@@ -177,6 +179,126 @@ def score_pair(model: Model, a: Prepared, b: Prepared, left_id: str, right_id: s
         None,
     )
     return PairScore(left_id, right_id, total, float(probability(total)), tuple(fields), guard)
+
+
+def guard_of(
+    model: Model, levels: Sequence[int], guards: Sequence[Guard] | None = None
+) -> str | None:
+    """Why a pair with these comparison levels may not be auto-linked, or ``None``.
+
+    ``guards``: :func:`active_guards` of the model, if already at hand.
+    """
+    for g in active_guards(model) if guards is None else guards:
+        if levels[g.comparison] in g.levels and not any(levels[c] in lv for c, lv in g.unless):
+            return g.reason
+    return None
+
+
+class BoundedScorer:
+    """Scores one record against many candidates, dropping those that cannot reach a weight.
+
+    Comparisons run with the guards' first (so every pair's guard is known), then
+    the rest by how much weight they can take away, the most telling disagreements
+    first. After each, if the weight so far plus the most the remaining comparisons
+    could add (their best level, with the record's term-frequency bonus) is below
+    the minimum, the candidate is dropped: most candidates of a blocking lookup
+    share a key and little else, and are dropped after two or three comparisons
+    (and, prepared lazily, without normalising their other fields). A kept pair
+    gets exactly :func:`score_pair`'s score.
+
+    Args:
+        model: the model.
+        min_weight: pairs below this match weight are not wanted (the review band's floor).
+    """
+
+    def __init__(self, model: Model, min_weight: float) -> None:
+        self.model = model
+        self.min_weight = min_weight
+        self._guards = active_guards(model)
+        self._weights = model.weights()
+        self._max = [float(w.max()) for w in self._weights]
+        guarded: list[int] = []
+        for g in self._guards:
+            for k in (g.comparison, *(c for c, _ in g.unless)):
+                if k not in guarded:
+                    guarded.append(k)
+        rest = sorted(
+            (k for k in range(len(self._weights)) if k not in guarded),
+            key=lambda k: self._max[k] - float(self._weights[k].min()),
+            reverse=True,
+        )
+        self.order = (*guarded, *rest)
+        self._guard_count = len(guarded)
+        self._tf = tuple(
+            spec.tf_column if spec.tf_column is not None and model.tf.get(spec.name) else None
+            for spec in model.settings.comparisons
+        )
+
+    def score(
+        self, a: Prepared, b: Prepared, left_id: str, right_id: str
+    ) -> tuple[PairScore | None, bool]:
+        """Score one pair.
+
+        Returns:
+            (the score, or ``None`` if it stays below ``min_weight``; whether the pair is
+            guarded, known for every pair).
+        """
+        return self._score(a, b, left_id, right_id, *self._bounds(a))
+
+    def score_many(
+        self, a: Prepared, left_id: str, candidates: Iterable[tuple[Prepared, str]]
+    ) -> Iterator[tuple[str, PairScore | None, bool]]:
+        """:meth:`score` for ``a`` against each ``(prepared, id)``: ``(id, score, guarded)``."""
+        bonus, best = self._bounds(a)
+        for b, right_id in candidates:
+            yield (right_id, *self._score(a, b, left_id, right_id, bonus, best))
+
+    def _bounds(self, a: Prepared) -> tuple[list[float], list[float]]:
+        """``a``'s term-frequency bonus per comparison, and the most each could add
+        (nothing where ``a`` lacks its fields: null)."""
+        model, weights = self.model, self._weights
+        bonus = [
+            model.tf_adjustment(k, a[column]) if column is not None else 0.0
+            for k, column in enumerate(self._tf)
+        ]
+        best = [
+            0.0
+            if any(a[c] is None for c in spec.present)
+            else max(self._max[k], float(weights[k][1]) + bonus[k])
+            for k, spec in enumerate(model.settings.comparisons)
+        ]
+        return bonus, best
+
+    def _score(
+        self,
+        a: Prepared,
+        b: Prepared,
+        left_id: str,
+        right_id: str,
+        bonus: list[float],
+        best: list[float],
+    ) -> tuple[PairScore | None, bool]:
+        model, weights, comparisons = self.model, self._weights, self.model.settings.comparisons
+        remaining = sum(best)
+        partial = model.prior_weight
+        levels = [0] * len(comparisons)
+        for n, k in enumerate(self.order, start=1):
+            level = comparisons[k].compare(a, b)
+            levels[k] = level
+            partial += float(weights[k][level]) + (bonus[k] if level == 1 else 0.0)
+            remaining -= best[k]
+            # (A hair of slack: the partial sums add in another order than the total.)
+            if n >= self._guard_count and partial + remaining < self.min_weight - 1e-9:
+                return None, guard_of(model, levels, self._guards) is not None
+        fields = []
+        total = model.prior_weight  # summed in the settings' order, as score_pair does
+        for k, spec in enumerate(comparisons):
+            w = float(weights[k][levels[k]]) + (bonus[k] if levels[k] == 1 else 0.0)
+            total += w
+            fields.append(FieldScore(spec.name, spec.labels[levels[k]], w))
+        guard = guard_of(model, levels, self._guards)
+        score = PairScore(left_id, right_id, total, float(probability(total)), tuple(fields), guard)
+        return (score if total >= self.min_weight else None), guard is not None
 
 
 def explain_vector(

@@ -98,13 +98,15 @@ def decide(
     by_id = _identifier_match(uow, record, trusted)
     if by_id is not None:
         return by_id
+    plan = matcher.lookup_plan(record.demographics)
     candidates = [
         c
         for c in uow.blocking.match_candidates(
-            matcher.lookup_keys(record.demographics),
+            [key for key, _ in plan],
             CANDIDATE_LIMIT_PER_KEY,
             CANDIDATE_LIMIT,
             exclude=record.ref,
+            max_blocks=[block for _, block in plan],
         )
         if c.enterprise_id is not None
     ]
@@ -117,10 +119,10 @@ def decide(
     cache = uow.persons.resolve_many(
         c.enterprise_id for c in candidates if c.enterprise_id is not None
     )
-    scored = matcher.score(record.demographics, [c.demographics for c in candidates])
-    guarded_persons = {
-        _person(uow, by_record[s.right_id], cache) for s in scored if s.guard is not None
-    }
+    scored, guarded = matcher.score_for_decision(
+        record.demographics, [c.demographics for c in candidates]
+    )
+    guarded_persons = {_person(uow, by_record[rid], cache) for rid in guarded}
     linkable: dict[str, tuple[SourceRecord, PairScore]] = {}
     reviews: list[tuple[SourceRecord, PairScore]] = []
     for s in scored:

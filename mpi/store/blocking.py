@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from sqlalchemy import BigInteger, TextClause, bindparam, delete, insert, select, text
+from sqlalchemy import BigInteger, Integer, TextClause, bindparam, delete, insert, select, text
 
 from mpi.domain import RecordStatus, SourceRecord, SourceRecordRef
 from mpi.store._base import Context
@@ -41,28 +41,30 @@ def hash_keys(keys: Sequence[str] | npt.NDArray[np.object_]) -> npt.NDArray[np.i
     return np.asarray(hashed, dtype=np.uint64).view(np.int64)
 
 
-_CANDIDATE_STATEMENTS: dict[tuple[int, int], TextClause] = {}
+_CANDIDATE_STATEMENTS: dict[int, TextClause] = {}
 
 
-def _candidates_statement(count: int, limit_per_key: int) -> TextClause:
-    """``(n, record_id)`` of the newest records of keys ``:k0 .. :k<count-1>``, by ``n``.
+def _candidates_statement(count: int) -> TextClause:
+    """``(n, record_id)`` of the newest records of keys ``:k0 .. :k<count-1>``, by ``n``,
+    at most ``:l<n>`` records of key ``n``.
 
-    One index range scan per key (stopping after the limit). Built once per shape as
-    plain text: SQLAlchemy's statement building and cache-key work for a compound of
+    One index range scan per key (stopping after its limit). Built once per key count
+    as plain text: SQLAlchemy's statement building and cache-key work for a compound of
     many subqueries cost more than the query itself.
     """
-    found = _CANDIDATE_STATEMENTS.get((count, limit_per_key))
+    found = _CANDIDATE_STATEMENTS.get(count)
     if found is None:
         table = BlockingKey.__tablename__
         parts = [
             f"SELECT {i} AS n, s{i}.record_id FROM (SELECT record_id FROM {table}"
-            f" WHERE key_hash = :k{i} ORDER BY record_id DESC LIMIT {int(limit_per_key)}) AS s{i}"
+            f" WHERE key_hash = :k{i} ORDER BY record_id DESC LIMIT :l{i}) AS s{i}"
             for i in range(count)
         ]
         found = text(" UNION ALL ".join(parts) + " ORDER BY n, record_id DESC").bindparams(
-            *[bindparam(f"k{i}", type_=BigInteger) for i in range(count)]
+            *[bindparam(f"k{i}", type_=BigInteger) for i in range(count)],
+            *[bindparam(f"l{i}", type_=Integer) for i in range(count)],
         )
-        _CANDIDATE_STATEMENTS[(count, limit_per_key)] = found
+        _CANDIDATE_STATEMENTS[count] = found
     return found
 
 
@@ -102,7 +104,12 @@ class BlockingKeyRepository:
         )
 
     def candidate_pks(
-        self, keys: Sequence[str], limit_per_key: int = 200, limit_total: int | None = None
+        self,
+        keys: Sequence[str],
+        limit_per_key: int = 200,
+        limit_total: int | None = None,
+        *,
+        max_blocks: Sequence[int | None] | None = None,
     ) -> list[int]:
         """Keys of the records sharing any of ``keys``, newest first per key.
 
@@ -113,25 +120,39 @@ class BlockingKeyRepository:
         telling) fill the total first. Subsumed records have no keys
         (:meth:`RecordRepository.subsume <mpi.store.records.RecordRepository.subsume>`
         drops them).
+
+        Args:
+            max_blocks: per key (same order as ``keys``), the largest block its rule
+                searches (:attr:`matching.settings.BlockingRule.max_block`): a key
+                shared by more records finds none, as the batch path skips that block.
         """
-        hashes = list(dict.fromkeys(hash_keys(list(keys)).tolist()))
-        if not hashes or limit_per_key < 1:
+        limits: dict[int, int | None] = {}
+        for n, h in enumerate(hash_keys(list(keys)).tolist()):
+            limits.setdefault(h, max_blocks[n] if max_blocks is not None else None)
+        if not limits or limit_per_key < 1:
             return []
+        hashes = list(limits)
         found: list[tuple[int, int]] = []
         for start in range(0, len(hashes), _KEYS_PER_QUERY):
             # One index range scan per key, newest first, stopping after the limit: a
             # huge block costs no more than a small one.
             chunk = hashes[start : start + _KEYS_PER_QUERY]
-            params = {f"k{i}": h for i, h in enumerate(chunk)}
-            rows = self._ctx.session.execute(
-                _candidates_statement(len(chunk), limit_per_key), params
-            )
+            params: dict[str, int] = {}
+            for i, h in enumerate(chunk):
+                block = limits[h]
+                params[f"k{i}"] = h
+                params[f"l{i}"] = limit_per_key if block is None else min(block + 1, limit_per_key)
+            rows = self._ctx.session.execute(_candidates_statement(len(chunk)), params)
             found.extend((start + n, pk) for n, pk in rows)
-        if limit_total is None:
-            return list(dict.fromkeys(pk for _, pk in found))
         per_key: dict[int, list[int]] = {}
         for n, pk in found:
             per_key.setdefault(n, []).append(pk)
+        for n, group in list(per_key.items()):
+            block = limits[hashes[n]]
+            if block is not None and len(group) > block:
+                del per_key[n]  # a block its rule does not search
+        if limit_total is None:
+            return list(dict.fromkeys(pk for group in per_key.values() for pk in group))
         out: dict[int, None] = {}
         for group in sorted(per_key.values(), key=len):
             for pk in group:
@@ -164,14 +185,16 @@ class BlockingKeyRepository:
         limit_total: int | None = None,
         *,
         exclude: SourceRecordRef | None = None,
+        max_blocks: Sequence[int | None] | None = None,
     ) -> list[SourceRecord]:
         """Like :meth:`candidate_records`, but only what matching needs, in one query.
 
         The records carry their ref, status, person, demographics and times; their
         ``pid`` is empty and their ``identifiers`` are ``()`` (read the record with
         :meth:`RecordRepository.get <mpi.store.records.RecordRepository.get>` for those).
-        ``limit_total`` caps the candidates (see :meth:`candidate_pks`).
+        ``limit_total`` caps the candidates, ``max_blocks`` skips oversized blocks
+        (see :meth:`candidate_pks`).
         """
-        pks = self.candidate_pks(keys, limit_per_key, limit_total)
+        pks = self.candidate_pks(keys, limit_per_key, limit_total, max_blocks=max_blocks)
         records = self._records.match_views(pks)
         return [r for r in records if r.ref != exclude and r.status is RecordStatus.ACTIVE]

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from matching.blocking import candidate_pairs, lookup_keys, record_keys
+from matching.blocking import candidate_pairs, lookup_keys, lookup_plan, record_keys
 from matching.prepare import prepare_frame, prepare_record
 from matching.record import Record
 from matching.settings import compile_settings
@@ -145,3 +145,14 @@ def test_address_rules_find_a_pair_whose_names_and_birth_date_are_all_damaged() 
         frame, SETTINGS.blocking, max_block_size=SETTINGS.max_block_size, window=SETTINGS.window
     )
     assert list(zip(left.tolist(), right.tolist(), strict=True)) == [(0, 1)]
+
+
+def test_lookup_plan_gives_each_key_its_rules_block_limit() -> None:
+    prepared = prepare_record(
+        Record("r", "Anna", None, "Berg", "19800101", "F", "Hauptstr. 5", "Köln", "50667")
+    )
+    plan = lookup_plan(prepared, SETTINGS.blocking)
+    limits = {rule.name: rule.max_block for rule in SETTINGS.blocking}
+    assert [key for key, _ in plan] == lookup_keys(prepared, SETTINGS.blocking)
+    assert all(block == limits[key.split(":")[0]] for key, block in plan)
+    assert ("house_city:5|koeln", 8) in plan and ("given_dob:ann|19800101", None) in plan

@@ -17,7 +17,7 @@ from matching.pipeline import deduplicate
 from matching.prepare import prepare_record
 from matching.record import Record
 from matching.scalar import ScalarMatcher
-from matching.scoring import Band, score_vectors
+from matching.scoring import Band, BoundedScorer, score_pair, score_vectors
 from matching.settings import compile_settings, default_settings
 
 
@@ -53,6 +53,52 @@ def test_scalar_scores_equal_batch_scores(population: pd.DataFrame, result) -> N
         (score,) = matcher.score(ra, [rb])
         assert score.match_weight == pytest.approx(pairs.weight[k], abs=1e-9)
         assert (score.guard is not None) == bool(pairs.guarded[k])
+
+
+@pytest.mark.parametrize("review_threshold", [0.5, 0.05, 0.999])
+def test_bounded_scoring_keeps_exactly_the_pairs_in_the_band_and_every_guard(
+    population: pd.DataFrame,
+    result,  # type: ignore[no-untyped-def]
+    review_threshold: float,
+) -> None:
+    records = [
+        Record.from_mapping(str(r.pop("record_id")), r)
+        for r in population.drop(columns=["person"]).to_dict("records")
+    ]
+    matcher = ScalarMatcher(result.model, review_threshold=review_threshold)
+    by_left: dict[int, list[int]] = {}
+    for left, right in zip(result.pairs.left.tolist(), result.pairs.right.tolist(), strict=True):
+        by_left.setdefault(left, []).append(right)
+    checked = 0
+    for left, rights in list(by_left.items())[:300]:
+        candidates = [records[r] for r in rights] + records[left + 1 : left + 30]  # and strangers
+        full = matcher.score(records[left], candidates)
+        kept, guarded = matcher.score_for_decision(records[left], candidates)
+        in_band = [s for s in full if matcher.band(s) is not Band.NO_LINK]
+        assert [(s.right_id, s.match_weight, s.fields, s.guard) for s in in_band] == [
+            (s.right_id, s.match_weight, s.fields, s.guard)
+            for s in kept
+            if matcher.band(s) is not Band.NO_LINK
+        ]
+        assert guarded == {s.right_id for s in full if s.guard is not None}
+        checked += len(full)
+    assert checked > 3000
+
+
+def test_bounded_scorer_keeps_a_pair_exactly_when_it_reaches_the_minimum(
+    population: pd.DataFrame,
+    result,  # type: ignore[no-untyped-def]
+) -> None:
+    records = population.drop(columns=["person"]).to_dict("records")
+    prepared = [prepare_record(Record.from_mapping(str(r["record_id"]), r)) for r in records]
+    pairs = result.pairs
+    for k in range(0, len(pairs), max(1, len(pairs) // 300)):
+        a, b = prepared[pairs.left[k]], prepared[pairs.right[k]]
+        full = score_pair(result.model, a, b, "a", "b")
+        at = BoundedScorer(result.model, full.match_weight).score(a, b, "a", "b")
+        assert at[0] == full and at[1] == (full.guard is not None)
+        above = BoundedScorer(result.model, full.match_weight + 1e-9).score(a, b, "a", "b")
+        assert above == (None, full.guard is not None)
 
 
 def test_model_round_trips_through_a_file(tmp_path: Path, result) -> None:  # type: ignore[no-untyped-def]

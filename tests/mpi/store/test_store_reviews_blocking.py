@@ -78,6 +78,24 @@ def test_candidates_by_blocking_key(uow: UnitOfWork) -> None:
     assert uow.blocking.candidate_records(["dob:1"]) == []
 
 
+def test_a_key_shared_beyond_its_rules_block_limit_finds_nobody(uow: UnitOfWork) -> None:
+    refs = [SourceRecordRef("NORTHGEN", f"R{i}") for i in range(5)]
+    _records(uow, *refs)
+    for i, ref in enumerate(refs):
+        uow.blocking.replace(ref, ["house:12|berlin", *(["dob:1"] if i < 2 else [])])
+    pks = {ref.id: uow.records.require(ref).pk for ref in refs}
+    keys = ["house:12|berlin", "dob:1"]
+    # 5 records share the house key: searched with a block limit of 5, skipped with 4
+    # (as the batch path skips a block larger than its rule's max_block).
+    assert set(uow.blocking.candidate_pks(keys, max_blocks=[5, None])) == set(pks.values())
+    assert uow.blocking.candidate_pks(keys, max_blocks=[4, None]) == [pks["R1"], pks["R0"]]
+    # Without a block limit a key gives its newest records up to limit_per_key.
+    newest = uow.blocking.candidate_pks(keys, limit_per_key=3, max_blocks=[None, None])
+    assert newest == [pks["R4"], pks["R3"], pks["R2"], pks["R1"], pks["R0"]]
+    matched = uow.blocking.match_candidates(keys, max_blocks=[4, 1])
+    assert matched == []  # dob:1 is shared by 2 records, more than its limit of 1
+
+
 GOLDEN = [2136450106423002961, 4665799361902612447, 94604871318156630]
 
 
