@@ -299,8 +299,9 @@ class BulkLoader:
             or 0
         )
 
-    def drop_load_indexes(self) -> list[str]:
-        """Drop the secondary indexes a load maintains row by row (:data:`LOAD_INDEXES`);
+    def drop_load_indexes(self, names: Sequence[str] = LOAD_INDEXES) -> list[str]:
+        """Drop the secondary indexes a load maintains row by row (:data:`LOAD_INDEXES`, or
+        those of them in ``names``);
         returns their names. Recreate them with :meth:`restore_indexes`.
 
         For a load that at least doubles the index: building an index once over the
@@ -312,6 +313,8 @@ class BulkLoader:
         connection = self._ctx.session.connection()
         dropped = []
         for index in _load_indexes():
+            if index.name not in names:
+                continue
             index.drop(connection, checkfirst=True)
             dropped.append(str(index.name))
         return dropped

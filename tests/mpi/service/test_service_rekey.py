@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
+import sqlalchemy as sa
+
 from matching.blocking import record_keys, rules_fingerprint
 from matching.prepare import prepare_record
 from matching.record import Record
@@ -59,6 +61,8 @@ def test_keys_made_by_other_rules_are_rebuilt_for_every_active_record(
         assert any(k.startswith("city_sex:") for k in keys)
         assert _keys(ctx.store, ref) == sorted(set(hash_keys(keys).tolist()))
     assert lines[-1] == "rebuilt the blocking keys of 2 records"
+    indexes = {ix["name"] for ix in sa.inspect(ctx.store.engine).get_indexes("blocking_key")}
+    assert "ix_blocking_key_key_hash" in indexes  # dropped for the rebuild, built again
     stored = ctx.store.run(lambda uow: uow.index_state.get(BLOCKING_STATE))
     assert stored == rules_fingerprint(rules)
     assert ensure_blocking_keys(ctx.store, rules, lines.append) is None  # once only
