@@ -47,6 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from query_bench import Person, percentile_ms, population, prepare, settings
+from tables import Column, Table
 
 NG_OID = "2.999.10.1"
 # The reader token of the server this script starts; for --url give the server's (--token).
@@ -167,19 +168,23 @@ async def fire(base: str, requests: Sequence[Request], connections: int) -> tupl
         return result, time.perf_counter() - started
 
 
-HEADER = (
-    f"{'backend':<11}{'persons':>10}  {'kind':<5}{'conns':>6}{'requests':>9}{'req/s':>8}"
-    f"{'p50 ms':>9}{'p99 ms':>9}{'app p50':>9}{'app p99':>9}{'errors':>8}"
+TABLE = Table(
+    Column("backend", 11, left=True),
+    Column("persons", 10, ","),
+    Column("kind", 5, left=True, gap=2),
+    Column("conns", 6),
+    Column("requests", 9),
+    Column("req/s", 8, ".0f"),
+    Column("p50 ms", 9, ".2f"),
+    Column("p99 ms", 9, ".2f"),
+    Column("app p50", 9, ".2f"),
+    Column("app p99", 9, ".2f"),
+    Column("errors", 8),
 )
 
 
 def print_row(row: dict[str, object]) -> None:
-    print(
-        f"{row['backend']:<11}{row['persons']:>10,}  {row['kind']:<5}{row['conns']:>6}"
-        f"{row['requests']:>9}{row['req/s']:>8.0f}{row['p50 ms']:>9.2f}{row['p99 ms']:>9.2f}"
-        f"{row['app p50']:>9.2f}{row['app p99']:>9.2f}{row['errors']:>8}",
-        flush=True,
-    )
+    print(TABLE.row(row), flush=True)
 
 
 def _measure(
@@ -259,7 +264,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "serve":
         serve(args.db, args.port)
         return 0
-    print(HEADER, flush=True)
+    print(TABLE.header(), flush=True)
     run(args)
     return 0
 

@@ -45,6 +45,8 @@ from sqlalchemy.engine import make_url
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from tables import Column, Table
+
 from hl7.codec import decode
 from hl7.mllp import FrameDecoder, frame
 from hl7.model import (
@@ -345,19 +347,21 @@ def run(args: argparse.Namespace) -> list[dict[str, object]]:
     return rows
 
 
-HEADER = (
-    f"{'backend':<11}{'persons':>10}  {'kind':<5}{'conns':>6}{'queries':>8}{'q/s':>9}"
-    f"{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}"
+TABLE = Table(
+    Column("backend", 11, left=True),
+    Column("persons", 10, ","),
+    Column("kind", 5, left=True, gap=2),
+    Column("conns", 6),
+    Column("queries", 8),
+    Column("q/s", 9, ".0f"),
+    Column("p50 ms", 9, ".2f"),
+    Column("p99 ms", 9, ".2f"),
+    Column("errors", 8),
 )
 
 
 def print_row(row: dict[str, object]) -> None:
-    print(
-        f"{row['backend']:<11}{row['persons']:>10,}  {row['kind']:<5}{row['conns']:>6}"
-        f"{row['queries']:>8}"
-        f"{row['q/s']:>9.0f}{row['p50 ms']:>9.2f}{row['p99 ms']:>9.2f}{row['errors']:>8}",
-        flush=True,
-    )
+    print(TABLE.row(row), flush=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -383,7 +387,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "serve":
         serve(args.db, args.port, args.workers)
         return 0
-    print(HEADER, flush=True)
+    print(TABLE.header(), flush=True)
     run(args)
     return 0
 
