@@ -14,6 +14,6 @@ def test_rows_line_up_under_the_header() -> None:
     )
     header = table.header()
     row = table.row({"backend": "sqlite", "persons": 1_000_000, "kind": "pix", "p99 ms": 4.861})
-    assert header == "backend     persons  kind   p99 ms"
-    assert row == "sqlite    1,000,000  pix      4.86"
+    assert header == "backend    persons  kind   p99 ms"
+    assert row == "sqlite   1,000,000  pix      4.86"
     assert len(row) == len(header)
