@@ -56,12 +56,12 @@ def ensure_blocking_keys(
         uow.bulk.drop_load_indexes(["ix_blocking_key_key_hash"])
         done = 0
         for batch in uow.bulk.iter_active(batch_size=_BATCH):
+            if not done:
+                say("blocking rules differ from those that made the stored keys: rebuilding them")
             keys = block_keys(prepare_frame(stored_frame(batch)), rules)
             pks = np.array([s.pk for s in batch], dtype=np.int64)
             uow.bulk.insert_key_hashes(pks[keys.record], keys.key_hash)
             done += len(batch)
-            if done == len(batch):
-                say("blocking rules differ from those that made the stored keys: rebuilding them")
         uow.bulk.restore_indexes()
         uow.index_state.set(BLOCKING_STATE, fingerprint)
         return done
