@@ -216,7 +216,10 @@ class PdqService:
             InvalidQuery: a malformed or unsupported criterion, or a query too broad.
         """
         wanted = self.cache.requested(requested)
-        with self._context.store.unit_of_work(readonly=True, snapshot=False) as uow:
+
+        def search(
+            uow: UnitOfWork,
+        ) -> tuple[list[RecordView], dict[int, float], dict[str, list[SourceRecordRef]]]:
             found = self._exact(uow, criteria)
             records = [r for r in found if _passes(r, criteria)]
             if min_score is not None:
@@ -227,6 +230,9 @@ class PdqService:
             persons = uow.records.refs_of_persons(
                 {r.enterprise_id for r in records if r.enterprise_id}
             )
+            return records, scored, persons
+
+        records, scored, persons = self._context.store.read(search)
         return self._group(records, scored, persons, wanted)
 
     def load(self, hits: Sequence[PdqHit]) -> list[PersonMatch]:
@@ -238,8 +244,8 @@ class PdqService:
         by_pk = {h.record_pk: h.view for h in hits if h.view is not None}
         missing = [h.record_pk for h in hits if h.view is None]
         if missing:
-            with self._context.store.unit_of_work(readonly=True, snapshot=False) as uow:
-                by_pk.update({r.pk: r for r in uow.records.views(missing)})
+            views = self._context.store.read(lambda uow: uow.records.views(missing))
+            by_pk.update({r.pk: r for r in views})
         out: list[PersonMatch] = []
         for hit in hits:
             record = by_pk.get(hit.record_pk)

@@ -134,8 +134,7 @@ class DomainCache:
 
     def refresh(self) -> None:
         """Re-read every domain now."""
-        with self._store.unit_of_work(readonly=True, snapshot=False) as uow:
-            domains = uow.domains.all()
+        domains = self._store.read(lambda uow: uow.domains.all())
         by_ns = {d.namespace: d for d in domains}
         by_oid = {d.oid: d for d in domains if d.oid}
         with self._lock:
@@ -259,11 +258,12 @@ class PixService:
             raise UnknownSourceDomain(e.value, e.rule) from e
         wanted = self.registry.requested(requested)
         source = SourceRecordRef(source_domain.namespace, identifier)
-        with self._context.store.unit_of_work(readonly=True, snapshot=False) as uow:
-            if source_domain.enterprise:
-                enterprise_id, refs = _by_enterprise_id(uow, identifier, source_domain)
-            else:
-                enterprise_id, refs = _by_record(uow, source)
+        if source_domain.enterprise:
+            enterprise_id, refs = self._context.store.read(
+                lambda uow: _by_enterprise_id(uow, identifier, source_domain)
+            )
+        else:
+            enterprise_id, refs = self._context.store.read(lambda uow: _by_record(uow, source))
         return PixResult(
             source=source,
             source_domain=source_domain,

@@ -82,7 +82,10 @@ def create_engine(url: str | URL, *, echo: bool = False, **kwargs: Any) -> Engin
     parsed = normalise_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(parsed, echo, kwargs)
-    kwargs.setdefault("pool_pre_ping", True)
+    # No pre-ping: it costs a round trip per checkout (PIX at 1M persons: p99 8.2 ->
+    # 5.8 ms at 4 connections). A connection that died with a database restart fails
+    # its first statement instead; SQLAlchemy then renews the whole pool, and
+    # Store.run / Store.read try once more (mpi.store.unit_of_work._is_transient).
     return sa.create_engine(parsed, echo=echo, **kwargs)
 
 

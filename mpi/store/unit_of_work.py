@@ -175,6 +175,25 @@ class Store:
         factory = self._reader if readonly else self._writer
         return UnitOfWork(factory(), self.clock)
 
+    def read(self, work: Callable[[UnitOfWork], T]) -> T:
+        """Run ``work`` in a read-only unit of work without a snapshot (``unit_of_work(
+        readonly=True, snapshot=False)``: the PIX and PDQ reads), once more on a fresh
+        connection if the pooled one turned out to be dead (the database was restarted:
+        connections are not pinged before use, which would cost a round trip per query).
+
+        Raises:
+            TransientStoreError: the second attempt failed as well.
+            StoreError: the database failed otherwise.
+        """
+        for attempt in (1, 2):
+            try:
+                with self.unit_of_work(readonly=True, snapshot=False) as uow, _translated():
+                    return work(uow)
+            except TransientStoreError:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
     def run(
         self, work: Callable[[UnitOfWork], T], *, attempts: int = 3, backoff: float = 0.05
     ) -> T:
@@ -221,6 +240,8 @@ def _translated() -> Iterator[None]:
 
 
 def _is_transient(error: DBAPIError) -> bool:
+    if error.connection_invalidated:
+        return True  # a dead connection (database restarted): the pool gives a new one
     sqlstate = getattr(error.orig, "sqlstate", None)
     if sqlstate in _RETRY_SQLSTATES:
         return True
