@@ -178,8 +178,7 @@ class Store:
     def read(self, work: Callable[[UnitOfWork], T]) -> T:
         """Run ``work`` in a read-only unit of work without a snapshot (``unit_of_work(
         readonly=True, snapshot=False)``: the PIX and PDQ reads), once more on a fresh
-        connection if the pooled one turned out to be dead (the database was restarted:
-        connections are not pinged before use, which would cost a round trip per query).
+        connection if the pooled one turned out to be dead (the database was restarted).
 
         Raises:
             TransientStoreError: the second attempt failed as well.

@@ -71,9 +71,8 @@ def _kill_other_connections(url: object) -> None:
 def test_connections_killed_by_a_database_restart_cost_no_failed_unit_of_work(
     store: Store,
 ) -> None:
-    # PostgreSQL connections are not pinged before use (a round trip per query): a
-    # connection that died with the server fails its first statement, and run/read
-    # try again on a fresh one.
+    # Pooled connections that died with the server are replaced (pinged at checkout;
+    # a statement that still finds its connection dead is tried again on a fresh one).
     if store.engine.dialect.name != "postgresql":
         pytest.skip("a server restart only happens to PostgreSQL")
     assert store.read(lambda uow: uow.domains.all()) == []  # leaves a pooled connection
