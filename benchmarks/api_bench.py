@@ -183,10 +183,6 @@ TABLE = Table(
 )
 
 
-def print_row(row: dict[str, object]) -> None:
-    print(TABLE.row(row), flush=True)
-
-
 def _measure(
     backend: str, base: str, persons: int, kinds: dict[str, list[Request]], connections: list[int]
 ) -> list[dict[str, object]]:
@@ -211,7 +207,7 @@ def _measure(
                     "errors": result.errors,
                 }
             )
-            print_row(rows[-1])
+            TABLE.print_row(rows[-1])
     return rows
 
 

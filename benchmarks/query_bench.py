@@ -336,7 +336,7 @@ def run(args: argparse.Namespace) -> list[dict[str, object]]:
                             "errors": result.errors,
                         }
                     )
-                    print_row(rows[-1])
+                    TABLE.print_row(rows[-1])
         finally:
             proc.send_signal(signal.SIGTERM)
             try:
@@ -358,10 +358,6 @@ TABLE = Table(
     Column("p99 ms", 9, ".2f"),
     Column("errors", 8),
 )
-
-
-def print_row(row: dict[str, object]) -> None:
-    print(TABLE.row(row), flush=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -34,3 +34,7 @@ class Table:
             " " * c.gap + format(values[c.name], ("<" if c.left else ">") + f"{c.width}{c.spec}")
             for c in self.columns
         )
+
+    def print_row(self, values: Mapping[str, object]) -> None:
+        """Print one row now (a benchmark shows each result as it comes)."""
+        print(self.row(values), flush=True)

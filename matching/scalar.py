@@ -20,10 +20,9 @@ from matching.scoring import Band, BoundedScorer, PairScore, classify, score_pai
 __all__ = ["ScalarMatcher"]
 
 # Candidates come back for message after message (a family, a common name): their
-# normalised values are kept rather than recomputed. Records are frozen values,
-# and scoring only reads what it is given.
-_prepared = lru_cache(maxsize=65_536)(prepare_record)
-_lazy = lru_cache(maxsize=65_536)(LazyPrepared)
+# normalised values are kept rather than recomputed, each column when first read.
+# Records are frozen values, and scoring only reads what it is given.
+_prepared = lru_cache(maxsize=65_536)(LazyPrepared)
 
 
 class ScalarMatcher:
@@ -82,7 +81,9 @@ class ScalarMatcher:
         band (best first, scored as :meth:`score` scores them) and the ids of every
         guarded candidate, in or out of the band. Candidates that cannot reach the band
         are dropped after the first comparisons show it (:class:`BoundedScorer`)."""
-        others = ((_lazy(c), c.record_id) for c in candidates if c.record_id != record.record_id)
+        others = (
+            (_prepared(c), c.record_id) for c in candidates if c.record_id != record.record_id
+        )
         scores, guarded = [], []
         for right_id, score, is_guarded in self._bounded.score_many(
             prepare_record(record), record.record_id, others

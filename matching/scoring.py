@@ -170,14 +170,7 @@ def score_pair(model: Model, a: Prepared, b: Prepared, left_id: str, right_id: s
             w += model.tf_adjustment(k, a[spec.tf_column])
         total += w
         fields.append(FieldScore(spec.name, spec.labels[level], w))
-    guard = next(
-        (
-            g.reason
-            for g in active_guards(model)
-            if levels[g.comparison] in g.levels and not any(levels[c] in lv for c, lv in g.unless)
-        ),
-        None,
-    )
+    guard = guard_of(model, levels)
     return PairScore(left_id, right_id, total, float(probability(total)), tuple(fields), guard)
 
 
@@ -243,19 +236,19 @@ class BoundedScorer:
             (the score, or ``None`` if it stays below ``min_weight``; whether the pair is
             guarded, known for every pair).
         """
-        return self._score(a, b, left_id, right_id, *self._bounds(a))
+        return self._score(a, b, left_id, right_id, self._bounds(a))
 
     def score_many(
         self, a: Prepared, left_id: str, candidates: Iterable[tuple[Prepared, str]]
     ) -> Iterator[tuple[str, PairScore | None, bool]]:
         """:meth:`score` for ``a`` against each ``(prepared, id)``: ``(id, score, guarded)``."""
-        bonus, best = self._bounds(a)
+        bounds = self._bounds(a)
         for b, right_id in candidates:
-            yield (right_id, *self._score(a, b, left_id, right_id, bonus, best))
+            yield (right_id, *self._score(a, b, left_id, right_id, bounds))
 
-    def _bounds(self, a: Prepared) -> tuple[list[float], list[float]]:
-        """``a``'s term-frequency bonus per comparison, and the most each could add
-        (nothing where ``a`` lacks its fields: null)."""
+    def _bounds(self, a: Prepared) -> tuple[list[float], list[float], float]:
+        """``a``'s term-frequency bonus per comparison, the most each could add (nothing
+        where ``a`` lacks its fields: null), and the sum of those."""
         model, weights = self.model, self._weights
         bonus = [
             model.tf_adjustment(k, a[column]) if column is not None else 0.0
@@ -267,7 +260,7 @@ class BoundedScorer:
             else max(self._max[k], float(weights[k][1]) + bonus[k])
             for k, spec in enumerate(model.settings.comparisons)
         ]
-        return bonus, best
+        return bonus, best, sum(best)
 
     def _score(
         self,
@@ -275,11 +268,10 @@ class BoundedScorer:
         b: Prepared,
         left_id: str,
         right_id: str,
-        bonus: list[float],
-        best: list[float],
+        bounds: tuple[list[float], list[float], float],
     ) -> tuple[PairScore | None, bool]:
         model, weights, comparisons = self.model, self._weights, self.model.settings.comparisons
-        remaining = sum(best)
+        bonus, best, remaining = bounds
         partial = model.prior_weight
         levels = [0] * len(comparisons)
         for n, k in enumerate(self.order, start=1):

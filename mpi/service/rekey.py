@@ -44,7 +44,7 @@ def ensure_blocking_keys(
         (0 for an empty index, which just records the rules).
     """
     fingerprint = rules_fingerprint(rules)
-    if store.run(lambda uow: uow.index_state.get(BLOCKING_STATE)) == fingerprint:
+    if store.read(lambda uow: uow.index_state.get(BLOCKING_STATE)) == fingerprint:
         return None
 
     def rebuild(uow: UnitOfWork) -> int:

@@ -184,14 +184,15 @@ class Store:
             TransientStoreError: the second attempt failed as well.
             StoreError: the database failed otherwise.
         """
-        for attempt in (1, 2):
-            try:
-                with self.unit_of_work(readonly=True, snapshot=False) as uow, _translated():
-                    return work(uow)
-            except TransientStoreError:
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")  # pragma: no cover
+
+        def once() -> T:
+            with self.unit_of_work(readonly=True, snapshot=False) as uow, _translated():
+                return work(uow)
+
+        try:
+            return once()
+        except TransientStoreError:
+            return once()
 
     def run(
         self, work: Callable[[UnitOfWork], T], *, attempts: int = 3, backoff: float = 0.05
