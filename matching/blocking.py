@@ -70,9 +70,7 @@ def lookup_keys(prepared: Prepared, rules: Sequence[BlockingRule]) -> list[str]:
     return sorted(set(keys))
 
 
-def lookup_plan(
-    prepared: Prepared, rules: Sequence[BlockingRule]
-) -> list[tuple[str, int | None]]:
+def lookup_plan(prepared: Prepared, rules: Sequence[BlockingRule]) -> list[tuple[str, int | None]]:
     """:func:`lookup_keys` with each key's largest searched block: its rule's
     ``max_block`` (``None``: no limit of its own). A store finding more records under
     a key than that skips the key, as :func:`candidate_pairs` skips the block."""

@@ -33,6 +33,7 @@ __all__ = [
     "DERIVED",
     "VOCABULARIES",
     "LazyPrepared",
+    "NormalisedMemo",
     "Prepared",
     "PreparedFrame",
     "prepare_frame",
@@ -252,17 +253,49 @@ class PreparedFrame:
         )
 
 
+MEMO_LIMIT = 50_000
+"""Values remembered per column by a :class:`NormalisedMemo` (then it starts afresh)."""
+
+
+class NormalisedMemo(dict[str, dict[str, str | None]]):
+    """Column → raw value → normalised value, kept across :func:`prepare_frame` calls.
+
+    A stream of small frames (the feed's batches of candidates) sees the same names,
+    cities and streets again and again: each is normalised once. At most
+    :data:`MEMO_LIMIT` values per column are kept.
+    """
+
+    def column(self, name: str) -> dict[str, str | None]:
+        """The memo of one column (emptied when full)."""
+        found = self.get(name)
+        if found is None or len(found) > MEMO_LIMIT:
+            found = self[name] = {}
+        return found
+
+
 def _normalised_values(
-    raw: pd.Series, normaliser: Callable[[str | None], str | None]
+    raw: pd.Series,
+    normaliser: Callable[[str | None], str | None],
+    memo: dict[str, str | None] | None = None,
 ) -> npt.NDArray[np.object_]:
     codes, uniques = pd.factorize(raw, use_na_sentinel=True)
-    normal = np.array(
-        [normaliser(v if isinstance(v, str) else None) for v in uniques] + [None], dtype=object
-    )
+    if memo is None:
+        values = [normaliser(v if isinstance(v, str) else None) for v in uniques]
+    else:
+        values = []
+        for v in uniques:
+            if not isinstance(v, str):
+                values.append(normaliser(None))
+                continue
+            try:
+                values.append(memo[v])
+            except KeyError:
+                values.append(memo.setdefault(v, normaliser(v)))
+    normal = np.array([*values, None], dtype=object)
     return normal[codes]
 
 
-def prepare_frame(frame: pd.DataFrame) -> PreparedFrame:
+def prepare_frame(frame: pd.DataFrame, memo: NormalisedMemo | None = None) -> PreparedFrame:
     """Normalise a data set for the vectorised path.
 
     Args:
@@ -270,14 +303,19 @@ def prepare_frame(frame: pd.DataFrame) -> PreparedFrame:
             :class:`~matching.record.Record` fields as text columns (missing
             columns count as all-missing). ``birth_date`` must already be
             digits (see :func:`matching.record.parse_birth_date`).
+        memo: normalised values remembered from earlier calls (and added to).
     """
     n = len(frame)
     values: dict[str, npt.NDArray[np.object_]] = {}
     for column, (field, normaliser, _) in _BASE.items():
         raw = frame[field] if field in frame.columns else pd.Series([None] * n, dtype=object)
-        values[column] = _normalised_values(raw.reset_index(drop=True), normaliser)
+        values[column] = _normalised_values(
+            raw.reset_index(drop=True), normaliser, memo.column(column) if memo else None
+        )
     for column, (base, function, _) in DERIVED.items():
-        values[column] = _normalised_values(pd.Series(values[base], dtype=object), function)
+        values[column] = _normalised_values(
+            pd.Series(values[base], dtype=object), function, memo.column(column) if memo else None
+        )
 
     by_vocab: dict[str, list[str]] = {}
     for column, vocab_name in VOCABULARIES.items():

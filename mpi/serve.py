@@ -24,7 +24,7 @@ import logging
 import signal
 import sys
 import threading
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO, TypeVar
 
@@ -38,6 +38,7 @@ from mpi.mllp.group_commit import GroupCommitHandler
 from mpi.notify import Notifier
 from mpi.service.context import ServiceContext, open_context
 from mpi.service.feed import FeedHandler
+from mpi.service.feed_batch import BatchRegistrar
 from mpi.service.query_handlers import PdqQueryHandler, PixQueryHandler
 from mpi.settings import Settings
 from mpi.store import UnitOfWork
@@ -86,6 +87,10 @@ class _FeedApplier:
 
     def __init__(self, handler: FeedHandler) -> None:
         self.handler = handler
+        self.registrar = BatchRegistrar(handler.service)
+
+    def apply_run(self, uow: UnitOfWork, items: Sequence[tuple[Request, bytes]]) -> list[bytes]:
+        return self.registrar.apply(uow, items)
 
     def apply(self, uow: UnitOfWork, request: Request, raw: bytes) -> bytes:
         own = getattr(self.handler, "apply", None)

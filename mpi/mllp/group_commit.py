@@ -29,6 +29,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -53,6 +54,16 @@ class BatchApplier(Protocol):
         ...
 
 
+class RunApplier(BatchApplier, Protocol):
+    """A batch applier that can also take several messages together (optional)."""
+
+    def apply_run(self, uow: UnitOfWork, items: Sequence[tuple[Request, bytes]]) -> list[bytes]:
+        """Process as many leading messages of ``items`` together as it can, in ``uow``
+        without committing; return their answers (none: the first goes through ``apply``).
+        Raise on any failure (then they go through ``apply``, one by one)."""
+        ...
+
+
 @dataclass(slots=True)
 class GroupCommitStats:
     """Counters since start (read by benchmarks and tests)."""
@@ -62,6 +73,9 @@ class GroupCommitStats:
     largest_batch: int = 0
     fallbacks: int = 0
     failed_batches: int = 0
+    runs: int = 0
+    run_messages: int = 0
+    failed_runs: int = 0
 
 
 @dataclass(eq=False, slots=True)
@@ -178,6 +192,24 @@ class GroupCommitHandler:
             return
         item.future.set_result(answer)
 
+    def _take_run(self, uow: UnitOfWork, batch: list[_Item]) -> list[bytes]:
+        """The answers of the leading messages the handler takes together (in a savepoint)."""
+        apply_run = getattr(self.handler, "apply_run", None)
+        if apply_run is None:
+            return []
+        savepoint = uow.session.begin_nested()
+        try:
+            answers = list(apply_run(uow, [(i.request, i.raw) for i in batch]))
+        except Exception as e:
+            savepoint.rollback()
+            self.stats.failed_runs += 1
+            log.warning("feed writer: a run of %d goes one by one (%s)", len(batch), e)
+            return []
+        savepoint.commit()
+        self.stats.runs += 1
+        self.stats.run_messages += len(answers)
+        return answers
+
     def _apply_prefix(self, batch: list[_Item]) -> list[bytes] | None:
         """Apply messages in order until one fails; commit those before it and return their answers.
 
@@ -188,7 +220,12 @@ class GroupCommitHandler:
         answers: list[bytes] = []
         try:
             with self._write_lock, self.store.unit_of_work() as uow:
-                for item in batch:
+                while len(answers) < len(batch):
+                    taken = self._take_run(uow, batch[len(answers) :])
+                    answers += taken
+                    if len(answers) == len(batch):
+                        break
+                    item = batch[len(answers)]
                     savepoint = uow.session.begin_nested()
                     try:
                         answer = self.handler.apply(uow, item.request, item.raw)

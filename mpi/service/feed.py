@@ -73,7 +73,7 @@ from mpi.service.notifications import queue_xref_change
 from mpi.service.registry import DomainCache, DomainRegistry, ResolvedPatient, pid_json
 from mpi.store import UnitOfWork
 
-__all__ = ["FeedHandler", "FeedOutcome", "FeedService"]
+__all__ = ["FeedHandler", "FeedOutcome", "FeedService", "actor_of", "sender_of"]
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +133,7 @@ class FeedService:
             _Replay: answered before.
         """
         h = request.header
-        sender = _sender(h)
+        sender = sender_of(h)
         seen = uow.messages.get(sender, h.control_id)
         if seen is not None:
             if seen.digest == digest:
@@ -152,13 +152,13 @@ class FeedService:
                     self.merge(uow, registry, group, rep, prior, outcome, sender)
         else:
             resolved = registry.resolve_patient(request.patient)
-            self.register_or_update(uow, resolved, outcome, _actor(sender))
+            self.register_or_update(uow, resolved, outcome, actor_of(sender))
         if registry.registered:
             # Re-read after this commit; a rolled-back registration leaves no trace.
             self.domains.invalidate()
         for enterprise_id in sorted(outcome.notified):
             queue_xref_change(uow, self.ctx.settings, enterprise_id)
-        response = self._ack(h)
+        response = self.ack(h)
         try:
             uow.messages.record(sender, h.control_id, digest, response)
         except Conflict:
@@ -342,7 +342,7 @@ class FeedService:
         sender: SourceSystem,
     ) -> None:
         """Subsume one MRG-1 id (``repetition``) into the PID-3 id; their persons become one."""
-        actor = _actor(sender)
+        actor = actor_of(sender)
         resolved = registry.resolve_patient(group.patient, group.pid_sequence)
         location = ErrorLocation("MRG", group.mrg_sequence, 1, repetition, 1)
         prior_ref = registry.resolve_prior(
@@ -399,7 +399,8 @@ class FeedService:
 
     # -- helpers -------------------------------------------------------------------------------
 
-    def _ack(self, header: MessageHeader, error: Hl7Error | None = None) -> bytes:
+    def ack(self, header: MessageHeader, error: Hl7Error | None = None) -> bytes:
+        """The original-mode ACK of a message (AA without ``error``)."""
         server = self.ctx.settings.server
         return build_ack(
             header,
@@ -448,13 +449,13 @@ class FeedHandler:
             header = peek_header(raw)
             if header is None:
                 header = _EMPTY_HEADER
-            return self.service._ack(header, e)
+            return self.service.ack(header, e)
         return self.handle(request, raw)
 
     def handle(self, request: Request, raw: bytes) -> bytes:
         """Handle a parsed ITI-8 request; ``raw`` is its bytes (for the idempotency digest)."""
         if not isinstance(request, PatientFeed | PatientMerge):
-            return self.service._ack(request.header, _not_feed(request.header))
+            return self.service.ack(request.header, _not_feed(request.header))
         digest = hashlib.sha256(raw).hexdigest()
         for _ in range(2):
             try:
@@ -472,7 +473,7 @@ class FeedHandler:
                 log.exception(
                     "ITI-8 %s from %s refused",
                     request.header.control_id,
-                    _actor(_sender(request.header)),
+                    actor_of(sender_of(request.header)),
                 )
                 return self._refused(request.header, _as_hl7(e))
             except Exception as e:  # an answer is owed whatever failed
@@ -480,18 +481,18 @@ class FeedHandler:
                 error = InternalError(
                     "", None, f"the message could not be processed ({type(e).__name__})"
                 )
-                return self.service._ack(request.header, error)
+                return self.service.ack(request.header, error)
             self.last_outcome = outcome
             return response
         error = InternalError(
             "", None, "the message could not be processed (concurrent re-delivery)"
         )
-        return self.service._ack(request.header, error)
+        return self.service.ack(request.header, error)
 
     def _refused(self, header: MessageHeader, error: Hl7Error) -> bytes:
         log.info("ITI-8 %s refused: %s", header.control_id, error)
         self.last_outcome = FeedOutcome()
-        return self.service._ack(header, error)
+        return self.service.ack(header, error)
 
 
 def _not_feed(header: MessageHeader) -> Hl7Error:
@@ -516,11 +517,13 @@ def _as_hl7(error: MpiError) -> Hl7Error:
     return InternalError("", None, str(error))
 
 
-def _sender(h: MessageHeader) -> SourceSystem:
+def sender_of(h: MessageHeader) -> SourceSystem:
+    """The sending system of a message (MSH-3, MSH-4 namespaces)."""
     return SourceSystem(h.sending_application.namespace, h.sending_facility.namespace)
 
 
-def _actor(sender: SourceSystem) -> str:
+def actor_of(sender: SourceSystem) -> str:
+    """How the audit trail names a sending system."""
     return f"{sender.application}|{sender.facility}"
 
 

@@ -18,7 +18,7 @@ one after the other (see :mod:`mpi.store.locks`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +32,7 @@ __all__ = [
     "CANDIDATE_LIMIT",
     "CANDIDATE_LIMIT_PER_KEY",
     "Decision",
+    "choose",
     "decide",
     "explanation",
     "lock_names",
@@ -115,19 +116,41 @@ def decide(
         candidates = [c for c in candidates if c.ref not in rejected]
     if not candidates:
         return Decision(None)
-    by_record = {str(c.ref): c for c in candidates}
     cache = uow.persons.resolve_many(
         c.enterprise_id for c in candidates if c.enterprise_id is not None
     )
     scored, guarded = matcher.score_for_decision(
         record.demographics, [c.demographics for c in candidates]
     )
-    guarded_persons = {_person(uow, by_record[rid], cache) for rid in guarded}
+    return choose(matcher, candidates, scored, guarded, lambda c: _person(uow, c, cache))
+
+
+def choose(
+    matcher: ScalarMatcher,
+    candidates: Sequence[SourceRecord],
+    scored: Sequence[PairScore],
+    guarded: Iterable[str],
+    person_of: Callable[[SourceRecord], str],
+) -> Decision:
+    """Decide from the scored candidates of a record (each candidate linked to a person).
+
+    Args:
+        matcher: the scalar matcher and its thresholds.
+        candidates: the records its lookup keys found (linked, active, not itself).
+        scored: the pairs in or above the review band, best first, and
+        guarded: the ids of every guarded candidate
+            (:meth:`~matching.scalar.ScalarMatcher.score_for_decision`).
+        person_of: the active person a candidate stands for now.
+    """
+    if not candidates:
+        return Decision(None)
+    by_record = {str(c.ref): c for c in candidates}
+    guarded_persons = {person_of(by_record[rid]) for rid in guarded}
     linkable: dict[str, tuple[SourceRecord, PairScore]] = {}
     reviews: list[tuple[SourceRecord, PairScore]] = []
     for s in scored:
         candidate = by_record[s.right_id]
-        person = _person(uow, candidate, cache)
+        person = person_of(candidate)
         band = matcher.band(s)
         if band is Band.LINK and person not in guarded_persons:
             linkable.setdefault(person, (candidate, s))
@@ -142,7 +165,7 @@ def decide(
             candidate.ref,
             linkable=frozenset(linkable),
         )
-    return Decision(None, reviews=tuple(_one_per_person(uow, reviews, cache)[:_MAX_REVIEWS]))
+    return Decision(None, reviews=tuple(_one_per_person(reviews, person_of)[:_MAX_REVIEWS]))
 
 
 def _identifier_match(
@@ -169,12 +192,12 @@ def _person(uow: UnitOfWork, record: SourceRecord, cache: dict[str, str]) -> str
 
 
 def _one_per_person(
-    uow: UnitOfWork, pairs: list[tuple[SourceRecord, PairScore]], cache: dict[str, str]
+    pairs: list[tuple[SourceRecord, PairScore]], person_of: Callable[[SourceRecord], str]
 ) -> list[tuple[SourceRecord, PairScore]]:
     seen: set[str] = set()
     out = []
     for candidate, score in pairs:
-        person = _person(uow, candidate, cache)
+        person = person_of(candidate)
         if person not in seen:
             seen.add(person)
             out.append((candidate, score))

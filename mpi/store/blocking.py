@@ -7,7 +7,7 @@ the records sharing a key. Every writer and reader goes through :func:`hash_keys
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -19,7 +19,7 @@ from mpi.store._base import Context
 from mpi.store.models import BlockingKey
 from mpi.store.records import RecordRepository
 
-__all__ = ["BlockingKeyRepository", "hash_keys"]
+__all__ = ["BlockingKeyRepository", "choose_candidates", "hash_keys", "plan_hashes"]
 
 _KEYS_PER_QUERY = 100  # SQLite allows 500 terms in a compound SELECT
 _HASH_KEY = "mpi.blocking.key"
@@ -126,13 +126,40 @@ class BlockingKeyRepository:
                 searches (:attr:`matching.settings.BlockingRule.max_block`): a key
                 shared by more records finds none, as the batch path skips that block.
         """
-        limits: dict[int, int | None] = {}
-        for n, h in enumerate(hash_keys(list(keys)).tolist()):
-            limits.setdefault(h, max_blocks[n] if max_blocks is not None else None)
-        if not limits or limit_per_key < 1:
-            return []
+        blocks = list(max_blocks) if max_blocks is not None else [None] * len(keys)
+        return self.candidate_pks_many(
+            [list(zip(keys, blocks, strict=True))], limit_per_key, limit_total
+        )[0]
+
+    def candidate_pks_many(
+        self,
+        plans: Sequence[Sequence[tuple[str, int | None]]],
+        limit_per_key: int = 200,
+        limit_total: int | None = None,
+    ) -> list[list[int]]:
+        """:meth:`candidate_pks` for several records at once, in one pass over their keys.
+
+        Args:
+            plans: per record, its ``(lookup key, max block)`` pairs
+                (:meth:`matching.scalar.ScalarMatcher.lookup_plan`).
+
+        Returns:
+            Per record (same order), the keys of its candidates.
+        """
+        hashes, limits = plan_hashes(plans)
+        groups = self.key_groups(limits, limit_per_key)
+        return [choose_candidates(mine, groups, limits, limit_total) for mine in hashes]
+
+    def key_groups(
+        self, limits: Mapping[int, int | None], limit_per_key: int
+    ) -> dict[int, list[int]]:
+        """Per key hash, its records newest first: at most ``limit_per_key``, or the key's
+        ``max_block`` + 1 (the mapping's value; enough to tell that the block is too big,
+        which :func:`choose_candidates` checks)."""
         hashes = list(limits)
-        found: list[tuple[int, int]] = []
+        if limit_per_key < 1:
+            return {}
+        groups: dict[int, list[int]] = {}
         for start in range(0, len(hashes), _KEYS_PER_QUERY):
             # One index range scan per key, newest first, stopping after the limit: a
             # huge block costs no more than a small one.
@@ -142,24 +169,11 @@ class BlockingKeyRepository:
                 block = limits[h]
                 params[f"k{i}"] = h
                 params[f"l{i}"] = limit_per_key if block is None else min(block + 1, limit_per_key)
-            rows = self._ctx.session.execute(_candidates_statement(len(chunk)), params)
-            found.extend((start + n, pk) for n, pk in rows)
-        per_key: dict[int, list[int]] = {}
-        for n, pk in found:
-            per_key.setdefault(n, []).append(pk)
-        for n, group in list(per_key.items()):
-            block = limits[hashes[n]]
-            if block is not None and len(group) > block:
-                del per_key[n]  # a block its rule does not search
-        if limit_total is None:
-            return list(dict.fromkeys(pk for group in per_key.values() for pk in group))
-        out: dict[int, None] = {}
-        for group in sorted(per_key.values(), key=len):
-            for pk in group:
-                if len(out) >= limit_total:
-                    return list(out)
-                out[pk] = None
-        return list(out)
+            # Fetched at once: iterating a result fetches (and wraps) one row at a time.
+            rows = self._ctx.session.execute(_candidates_statement(len(chunk)), params).all()
+            for n, pk in rows:
+                groups.setdefault(chunk[n], []).append(pk)
+        return groups
 
     def candidate_records(
         self,
@@ -198,3 +212,49 @@ class BlockingKeyRepository:
         pks = self.candidate_pks(keys, limit_per_key, limit_total, max_blocks=max_blocks)
         records = self._records.match_views(pks)
         return [r for r in records if r.ref != exclude and r.status is RecordStatus.ACTIVE]
+
+
+def plan_hashes(
+    plans: Sequence[Sequence[tuple[str, int | None]]],
+) -> tuple[list[list[int]], dict[int, int | None]]:
+    """Per plan its distinct key hashes (in order), and every hash's ``max_block``."""
+    all_hashes = hash_keys([key for plan in plans for key, _ in plan]).tolist()
+    limits: dict[int, int | None] = {}
+    per_plan: list[list[int]] = []
+    at = 0
+    for plan in plans:
+        mine = all_hashes[at : at + len(plan)]
+        for h, (_, block) in zip(mine, plan, strict=True):
+            limits.setdefault(h, block)
+        per_plan.append(list(dict.fromkeys(mine)))
+        at += len(plan)
+    return per_plan, limits
+
+
+def choose_candidates(
+    hashes: Sequence[int],
+    groups: Mapping[int, Sequence[int]],
+    limits: Mapping[int, int | None],
+    limit_total: int | None,
+) -> list[int]:
+    """One record's candidates from the groups of its keys (see
+    :meth:`BlockingKeyRepository.candidate_pks`): a group larger than its key's
+    ``max_block`` finds none; with ``limit_total`` the smallest groups fill it first."""
+    found = []
+    for h in hashes:
+        group = groups.get(h)
+        if not group:
+            continue
+        block = limits.get(h)
+        if block is not None and len(group) > block:
+            continue
+        found.append(group)
+    if limit_total is None:
+        return list(dict.fromkeys(pk for group in found for pk in group))
+    chosen: dict[int, None] = {}
+    for group in sorted(found, key=len):
+        for pk in group:
+            if len(chosen) >= limit_total:
+                return list(chosen)
+            chosen[pk] = None
+    return list(chosen)

@@ -15,7 +15,9 @@ Two connections handling the same message at once: the second ``record`` raises
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from collections.abc import Sequence
+
+from sqlalchemy import insert, select, tuple_
 from sqlalchemy.exc import IntegrityError
 
 from mpi.domain import MessageLogEntry, SourceSystem
@@ -76,6 +78,57 @@ class MessageLogRepository:
                 "is already logged",
             ) from e
         return _to_entry(row)
+
+    def logged(self, messages: Sequence[tuple[SourceSystem, str]]) -> set[tuple[SourceSystem, str]]:
+        """Which of these ``(sender, control id)`` are logged already (one query)."""
+        wanted = list(dict.fromkeys((s.application, s.facility, c) for s, c in messages))
+        found: set[tuple[SourceSystem, str]] = set()
+        for start in range(0, len(wanted), _PER_QUERY):
+            rows = self._ctx.session.execute(
+                select(
+                    MessageLog.sender_application, MessageLog.sender_facility, MessageLog.control_id
+                ).where(
+                    tuple_(
+                        MessageLog.sender_application,
+                        MessageLog.sender_facility,
+                        MessageLog.control_id,
+                    ).in_(wanted[start : start + _PER_QUERY])
+                )
+            )
+            found.update((SourceSystem(app, fac), control) for app, fac, control in rows)
+        return found
+
+    def record_many(self, entries: Sequence[tuple[SourceSystem, str, str, bytes]]) -> None:
+        """Log many answers at once: ``(sender, control id, digest, response)`` each.
+
+        Raises:
+            Conflict: one of them is already logged (check with :meth:`logged` first);
+                the unit of work is then spoiled and must be rolled back.
+        """
+        if not entries:
+            return
+        now = self._ctx.clock()
+        rows = [
+            {
+                "sender_application": sender.application,
+                "sender_facility": sender.facility,
+                "control_id": control_id,
+                "digest": digest,
+                "response": response,
+                "received_at": now,
+            }
+            for sender, control_id, digest, response in entries
+        ]
+        try:
+            self._ctx.session.execute(insert(MessageLog), rows)
+        except IntegrityError as e:
+            if not is_unique_violation(e):
+                raise
+            raise Conflict("message control id", rows[0]["control_id"], "is already logged") from e
+
+
+_PER_QUERY = 300
+"""``(application, facility, control id)`` triples per lookup (SQLite: 999 parameters)."""
 
 
 def _to_entry(row: MessageLog) -> MessageLogEntry:

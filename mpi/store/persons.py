@@ -101,12 +101,15 @@ class PersonRepository:
                 wanted.setdefault(number, eid)
         out: dict[str, str] = {}
         numbers = list(wanted)
+        table = PersonRow.__table__
+        self._ctx.session.flush()  # Core below (no ORM row processing) sees pending changes
+        connection = self._ctx.session.connection()
         for start in range(0, len(numbers), 500):
-            rows = self._ctx.session.execute(
-                select(PersonRow.id, PersonRow.status).where(
-                    PersonRow.id.in_(numbers[start : start + 500])
+            rows = connection.execute(
+                select(table.c.id, table.c.status).where(
+                    table.c.id.in_(numbers[start : start + 500])
                 )
-            )
+            ).all()
             for pk, status in rows:
                 eid = wanted[pk]
                 if status == PersonStatus.ACTIVE.value:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     ColumnElement,
@@ -40,6 +40,8 @@ from mpi.store.models import (
     RecordIdentifier,
     SourceRecordRow,
 )
+
+T = TypeVar("T")
 
 __all__ = [
     "DEMOGRAPHIC_COLUMNS",
@@ -331,6 +333,28 @@ class RecordRepository:
                 by_pk[record.pk] = record
         return [by_pk[pk] for pk in wanted if pk in by_pk]
 
+    def existing_refs(self, refs: Iterable[SourceRecordRef]) -> set[SourceRecordRef]:
+        """Which of these ids are registered (active or subsumed): one query per domain.
+
+        Raises:
+            UnknownDomain: a domain is not registered.
+        """
+        by_domain: dict[str, list[str]] = {}
+        for ref in dict.fromkeys(refs):
+            by_domain.setdefault(ref.domain, []).append(ref.id)
+        found: set[SourceRecordRef] = set()
+        for namespace, ids in by_domain.items():
+            domain = self._ctx.domain_id(namespace)
+            for chunk in _chunks(ids, 500):
+                rows = self._ctx.session.scalars(
+                    select(SourceRecordRow.source_id).where(
+                        SourceRecordRow.domain_id == domain,
+                        SourceRecordRow.source_id.in_(chunk),
+                    )
+                )
+                found.update(SourceRecordRef(namespace, sid) for sid in rows)
+        return found
+
     def match_views(self, pks: Iterable[int]) -> list[SourceRecord]:
         """The records with these keys, in the order given, as the matcher sees them.
 
@@ -340,21 +364,25 @@ class RecordRepository:
         """
         wanted = list(dict.fromkeys(pks))
         by_pk: dict[int, SourceRecord] = {}
+        # Core on the session's connection: no ORM row processing for what is read most
+        # (flushed first, as the session would: pending rows must be seen).
+        self._ctx.session.flush()
+        connection = self._ctx.session.connection()
+        active = RecordStatus.ACTIVE
         for chunk in _chunks(wanted, 500):
-            for row in self._ctx.session.execute(_match_statement(), {"pks": list(chunk)}):
-                ref = SourceRecordRef(row.namespace, row.source_id)
-                values = dict(zip(DEMOGRAPHIC_COLUMNS, row[_MATCH_FIXED:], strict=True))
-                by_pk[row.id] = SourceRecord(
-                    pk=row.id,
+            for row in connection.execute(_match_statement(), {"pks": list(chunk)}).all():
+                pk, source_id, status, created, updated, namespace, person = row[:_MATCH_FIXED]
+                ref = SourceRecordRef(namespace, source_id)
+                record_id = f"{namespace}|{source_id}"
+                by_pk[pk] = SourceRecord(
+                    pk=pk,
                     ref=ref,
-                    demographics=Record(record_id=str(ref), **values),
+                    demographics=Record(record_id, *row[_MATCH_FIXED:]),
                     pid={},
-                    status=RecordStatus(row.status),
-                    enterprise_id=enterprise_id(row.person_id)
-                    if row.person_id is not None
-                    else None,
-                    created_at=row.created_at,
-                    updated_at=row.updated_at,
+                    status=active if status == active.value else RecordStatus(status),
+                    enterprise_id=enterprise_id(person) if person is not None else None,
+                    created_at=created,
+                    updated_at=updated,
                 )
         return [by_pk[pk] for pk in wanted if pk in by_pk]
 
@@ -723,6 +751,7 @@ def _match_statement() -> Select[Any]:
     """The cached Core select of :meth:`RecordRepository.match_views` (``pks``: expanding)."""
     if not _MATCH_STATEMENT:
         table = SourceRecordRow.__table__
+        domains, links = IdentityDomainRow.__table__, LinkRow.__table__
         columns = [table.c[name] for name in DEMOGRAPHIC_COLUMNS]
         _MATCH_STATEMENT.append(
             select(
@@ -731,12 +760,12 @@ def _match_statement() -> Select[Any]:
                 table.c.status,
                 table.c.created_at,
                 table.c.updated_at,
-                IdentityDomainRow.namespace,
-                LinkRow.person_id,
+                domains.c.namespace,
+                links.c.person_id,
                 *columns,
             )
-            .join(IdentityDomainRow, IdentityDomainRow.id == table.c.domain_id)
-            .outerjoin(LinkRow, LinkRow.record_id == table.c.id)
+            .join(domains, domains.c.id == table.c.domain_id)
+            .outerjoin(links, links.c.record_id == table.c.id)
             .where(table.c.id.in_(bindparam("pks", expanding=True)))
         )
     return _MATCH_STATEMENT[0]
@@ -782,6 +811,6 @@ def _frozen_json(value: Mapping[str, Any]) -> Mapping[str, Any]:
     return dict(value)
 
 
-def _chunks(items: Sequence[int], size: int) -> Iterable[Sequence[int]]:
+def _chunks(items: Sequence[T], size: int) -> Iterable[Sequence[T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]

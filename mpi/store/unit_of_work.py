@@ -70,12 +70,14 @@ class UnitOfWork:
 
     Attributes:
         session: the SQLAlchemy session (for what no repository covers yet).
+        clock: what "now" is for the rows it writes.
         domains, records, persons, links, blocking, reviews, audit, messages,
         outbox, merges, relations, bulk, locks, tokens: the repositories.
     """
 
     def __init__(self, session: Session, clock: Clock = utc_now) -> None:
         self.session = session
+        self.clock = clock
         ctx = Context(session, clock)
         self.domains = DomainRepository(ctx)
         self.records = RecordRepository(ctx)
