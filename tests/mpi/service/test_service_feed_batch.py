@@ -14,7 +14,7 @@ from service_helpers import NG, RC, ack_fields, adt
 
 from hl7.codec import decode
 from hl7.messages import Request, parse_request
-from mpi.domain import RecordQuery, SourceRecordRef
+from mpi.domain import RecordQuery
 from mpi.mllp import GroupCommitHandler
 from mpi.serve import build_router
 from mpi.service import ServiceContext, open_context
@@ -29,17 +29,59 @@ PEOPLE = [
     adt("A01", "B1", "NG-1^^^NORTHGEN^MR"),
     adt("A04", "B2", "RC-1^^^RIVERCL^MR", sender=RC),
     adt("A01", "B3", "NG-2^^^NORTHGEN^MR", "SMITH^JON^^^^^L"),
-    adt("A01", "B4", "NG-3^^^NORTHGEN^MR", "DOE^JANE^^^^^L", birth="19850101", sex="F",
-        address=ADDRESS_B, phone="(217)555-0199^PRN^PH"),  # fmt: skip
-    adt("A05", "B5", "RC-2^^^RIVERCL^MR", "DOE^JANE^^^^^L", sender=RC, birth="19850101",
-        sex="F", address=ADDRESS_B, phone=""),  # fmt: skip
+    adt(
+        "A01",
+        "B4",
+        "NG-3^^^NORTHGEN^MR",
+        "DOE^JANE^^^^^L",
+        birth="19850101",
+        sex="F",
+        address=ADDRESS_B,
+        phone="(217)555-0199^PRN^PH",
+    ),
+    adt(
+        "A05",
+        "B5",
+        "RC-2^^^RIVERCL^MR",
+        "DOE^JANE^^^^^L",
+        sender=RC,
+        birth="19850101",
+        sex="F",
+        address=ADDRESS_B,
+        phone="",
+    ),
     adt("A01", "B6", "NG-4^^^NORTHGEN^MR", "SMITH^JAMES^^^^^L"),  # a twin of NG-1
-    adt("A01", "B7", "RC-3^^^RIVERCL^MR", "BROWN^ALICE^^^^^L", sender=RC, birth="19900505",
-        sex="F", address="", phone=""),  # fmt: skip
-    adt("A08", "B8", "NG-5^^^NORTHGEN^MR", "BROWN^ALICE^^^^^L", birth="1990", sex="F",
-        address="", phone="(217)555-0142^PRN^PH"),  # fmt: skip
-    adt("A01", "B9", "NG-6^^^NORTHGEN^MR", "DOE^JANE^^^^^L", birth="19850110", sex="F",
-        address=ADDRESS_B, phone=""),  # fmt: skip
+    adt(
+        "A01",
+        "B7",
+        "RC-3^^^RIVERCL^MR",
+        "BROWN^ALICE^^^^^L",
+        sender=RC,
+        birth="19900505",
+        sex="F",
+        address="",
+        phone="",
+    ),
+    adt(
+        "A08",
+        "B8",
+        "NG-5^^^NORTHGEN^MR",
+        "BROWN^ALICE^^^^^L",
+        birth="1990",
+        sex="F",
+        address="",
+        phone="(217)555-0142^PRN^PH",
+    ),
+    adt(
+        "A01",
+        "B9",
+        "NG-6^^^NORTHGEN^MR",
+        "DOE^JANE^^^^^L",
+        birth="19850110",
+        sex="F",
+        address=ADDRESS_B,
+        phone="",
+    ),
 ]
 
 
@@ -76,9 +118,7 @@ def snapshot(store: Store) -> dict[str, object]:
         keys = {str(ref): uow.blocking.keys_of(ref) for ref in refs}
         members = {eid: frozenset(g) for eid, g in groups.items()}
         # Who hears about whom (a run notifies each person once, in its state at commit).
-        outbox = {
-            (m.subscriber.application, members[m.enterprise_id]) for m in uow.outbox.list()
-        }
+        outbox = {(m.subscriber.application, members[m.enterprise_id]) for m in uow.outbox.list()}
     return {
         "persons": sorted(sorted(g) for g in groups.values()),
         "links": links,
