@@ -65,7 +65,12 @@ def dedup_clusters(source: Path, workdir: Path) -> dict[str, str]:
 
 
 def feed_clusters(
-    rows: Sequence[dict[str, str]], workdir: Path, name: str, *, trained: bool = True
+    rows: Sequence[dict[str, str]],
+    workdir: Path,
+    name: str,
+    *,
+    trained: bool = True,
+    connections: int = 1,
 ) -> tuple[dict[str, str], float]:
     """Feed ``rows`` in the given order into a fresh index; return record -> person and seconds.
 
@@ -84,8 +89,9 @@ def feed_clusters(
     config.write_text(config_text() + "\n" + model)
     messages = [adt_a01(r, f"A{i:08d}") for i, r in enumerate(rows)]
     with mpi_serve(f"sqlite:///{db}", config, workdir) as served:
-        # One connection: the arrival order is exactly the order given.
-        result = asyncio.run(feed(served.mllp_port, messages, 1))
+        # One connection: the arrival order is exactly the order given; more: messages
+        # arrive together and are decided in runs (mpi.service.feed_batch).
+        result = asyncio.run(feed(served.mllp_port, messages, connections))
     bad = {k: v for k, v in result.answers.items() if k != "AA"}
     if bad:
         print(f"[{name}] answers other than AA: {bad}", file=sys.stderr)
@@ -108,6 +114,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--records", type=int, default=3_000)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument(
+        "--connections", type=int, default=1, help="concurrent MLLP connections of the feed"
+    )
     parser.add_argument(
         "--default-model",
         action="store_true",
@@ -134,7 +143,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     lines = []
     for name, order in (("file", rows), ("shuffled", shuffled)):
-        clusters, seconds = feed_clusters(order, workdir, name, trained=not args.default_model)
+        clusters, seconds = feed_clusters(
+            order, workdir, name, trained=not args.default_model, connections=args.connections
+        )
         agree = pair_scores(clusters, dedup)
         lines.append(
             f"{name:<9} {len(rows):>8,} {agree.precision:>6.3f} {agree.recall:>6.3f} "

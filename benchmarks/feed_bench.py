@@ -169,7 +169,7 @@ def run_backend(backend: str, args: argparse.Namespace, workdir: Path) -> list[R
         persons = count_persons(db_url)
         print(f"[{backend}] {persons:,} persons indexed in {seconds:.1f} s", file=sys.stderr)
         messages = [adt_a01(r, f"B{i:08d}") for i, r in enumerate(feed_rows)]
-        extra = ["--feed-batch", str(args.feed_batch)]
+        extra = [] if args.feed_batch is None else ["--feed-batch", str(args.feed_batch)]
         with mpi_serve(db_url, config, workdir, extra=extra) as served:
             profiler = _start_profiler(served.proc.pid, workdir) if args.profile else None
             # Warm-up: a few messages so that first-use costs are not measured.
@@ -241,7 +241,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--connections", default="1,8", help="concurrent connections; a comma list runs each"
     )
     parser.add_argument(
-        "--feed-batch", type=int, default=0, help="mpi serve's group commit size (0: off)"
+        "--feed-batch",
+        type=int,
+        default=None,
+        help="mpi serve's group commit size (0: one transaction a message; default: serve's)",
     )
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--pg-url", default=PG_ADMIN, help="PostgreSQL maintenance database")

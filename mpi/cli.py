@@ -190,7 +190,7 @@ def serve(
         typer.Option(
             "--feed-batch", hidden=True, help="ITI-8 messages per group commit (0: one each)."
         ),
-    ] = 0,
+    ] = 64,
 ) -> None:
     """Run the MLLP listener, the ITI-10 notifier and the HTTP API until SIGINT/SIGTERM."""
     import logging

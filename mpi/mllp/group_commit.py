@@ -15,13 +15,16 @@ messages after it wait for it, so arrival order is kept. If the batch's
 transaction fails (the commit, a savepoint that cannot be rolled back), every
 message of it takes that path, in order.
 
-When it pays (measured with ``benchmarks/feed_bench.py``, 8 connections, 2.6k
-persons, Dec 2026): not yet. A feed message costs ~15-30 ms of CPU in the
-service and its commit ~0.5 ms, so sharing commits saves little on SQLite
-(29 -> 26 msg/s, noise) and on PostgreSQL it costs the overlap of eight
-threads waiting on the server (35 -> 13 msg/s). ``mpi serve`` therefore
-leaves it off (``--feed-batch 0``); it becomes the lever once a message costs
-about as much as its commit.
+A handler with ``apply_run`` (the feed: :mod:`mpi.service.feed_batch`) first takes
+as many leading messages of the batch as it can decide together, in their own
+savepoint; the message after them goes through ``apply``, then ``apply_run``
+again with the rest. If a run fails, its savepoint is rolled back and its
+messages go through ``apply`` one by one.
+
+When it pays (``benchmarks/feed_bench.py``, 1M persons, Dec 2026): a message
+decided alone costs ~12 ms of Python, most of it per-statement and per-candidate
+overhead; decided in runs, ~7 ms at the batch sizes 8 connections produce
+(85 -> ~140 msg/s). ``mpi serve`` turns it on (``--feed-batch 64``).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -37,7 +41,7 @@ from typing import Protocol
 from hl7.messages import Request
 from mpi.store import Store, UnitOfWork
 
-__all__ = ["BatchApplier", "GroupCommitHandler", "GroupCommitStats"]
+__all__ = ["BatchApplier", "GroupCommitHandler", "GroupCommitStats", "RunApplier"]
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +80,7 @@ class GroupCommitStats:
     runs: int = 0
     run_messages: int = 0
     failed_runs: int = 0
+    busy_seconds: float = 0.0
 
 
 @dataclass(eq=False, slots=True)
@@ -134,6 +139,18 @@ class GroupCommitHandler:
         self._closed = True
         self._queue.put(_STOP)
         self._thread.join(timeout)
+        st = self.stats
+        log.info(
+            "feed writer: %d messages in %d transactions (largest %d), %d in %d runs "
+            "together, %d alone; busy %.1f s",
+            st.messages,
+            st.batches,
+            st.largest_batch,
+            st.run_messages,
+            st.runs,
+            st.fallbacks,
+            st.busy_seconds,
+        )
 
     # -- the writer thread ---------------------------------------------------------------------
 
@@ -153,6 +170,7 @@ class GroupCommitHandler:
                     stopping = True
                     break
                 batch.append(more)
+            started = time.perf_counter()
             try:
                 self._process(batch)
             except BaseException as e:  # never leave a caller waiting forever
@@ -160,6 +178,7 @@ class GroupCommitHandler:
                 for item in batch:
                     if not item.future.done():
                         item.future.set_exception(e)
+            self.stats.busy_seconds += time.perf_counter() - started
 
     def _process(self, batch: list[_Item]) -> None:
         self.stats.batches += 1
@@ -192,8 +211,9 @@ class GroupCommitHandler:
             return
         item.future.set_result(answer)
 
-    def _take_run(self, uow: UnitOfWork, batch: list[_Item]) -> list[bytes]:
-        """The answers of the leading messages the handler takes together (in a savepoint)."""
+    def _take_run(self, uow: UnitOfWork, batch: list[_Item]) -> list[bytes] | None:
+        """The answers of the leading messages the handler takes together (in a savepoint);
+        ``None`` when the run failed (rolled back)."""
         apply_run = getattr(self.handler, "apply_run", None)
         if apply_run is None:
             return []
@@ -204,7 +224,7 @@ class GroupCommitHandler:
             savepoint.rollback()
             self.stats.failed_runs += 1
             log.warning("feed writer: a run of %d goes one by one (%s)", len(batch), e)
-            return []
+            return None
         savepoint.commit()
         self.stats.runs += 1
         self.stats.run_messages += len(answers)
@@ -220,8 +240,11 @@ class GroupCommitHandler:
         answers: list[bytes] = []
         try:
             with self._write_lock, self.store.unit_of_work() as uow:
+                runs = True
                 while len(answers) < len(batch):
-                    taken = self._take_run(uow, batch[len(answers) :])
+                    taken = self._take_run(uow, batch[len(answers) :]) if runs else []
+                    if taken is None:  # the run failed: the rest go one by one
+                        runs, taken = False, []
                     answers += taken
                     if len(answers) == len(batch):
                         break

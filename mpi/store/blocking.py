@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from sqlalchemy import BigInteger, Integer, TextClause, bindparam, delete, insert, select, text
+from sqlalchemy import delete, insert, select
 
 from mpi.domain import RecordStatus, SourceRecord, SourceRecordRef
 from mpi.store._base import Context
@@ -41,30 +41,29 @@ def hash_keys(keys: Sequence[str] | npt.NDArray[np.object_]) -> npt.NDArray[np.i
     return np.asarray(hashed, dtype=np.uint64).view(np.int64)
 
 
-_CANDIDATE_STATEMENTS: dict[int, TextClause] = {}
+_CANDIDATE_STATEMENTS: dict[tuple[str, int], str] = {}
 
 
-def _candidates_statement(count: int) -> TextClause:
-    """``(n, record_id)`` of the newest records of keys ``:k0 .. :k<count-1>``, by ``n``,
-    at most ``:l<n>`` records of key ``n``.
+def _candidates_statement(paramstyle: str, count: int) -> str:
+    """``(n, record_id)`` of the newest records of ``count`` keys, by ``n``: parameters
+    ``key_0, limit_0, key_1, limit_1, ...`` (at most ``limit_n`` records of key ``n``).
 
     One index range scan per key (stopping after its limit). Built once per key count
-    as plain text: SQLAlchemy's statement building and cache-key work for a compound of
-    many subqueries cost more than the query itself.
+    as the driver's own SQL (``paramstyle`` ``qmark`` or ``format``) and run with
+    positional parameters: SQLAlchemy's statement building, cache-key and parameter
+    work for a compound of a hundred subqueries cost more than the query itself.
     """
-    found = _CANDIDATE_STATEMENTS.get(count)
+    found = _CANDIDATE_STATEMENTS.get((paramstyle, count))
     if found is None:
+        mark = "?" if paramstyle == "qmark" else "%s"
         table = BlockingKey.__tablename__
         parts = [
             f"SELECT {i} AS n, s{i}.record_id FROM (SELECT record_id FROM {table}"
-            f" WHERE key_hash = :k{i} ORDER BY record_id DESC LIMIT :l{i}) AS s{i}"
+            f" WHERE key_hash = {mark} ORDER BY record_id DESC LIMIT {mark}) AS s{i}"
             for i in range(count)
         ]
-        found = text(" UNION ALL ".join(parts) + " ORDER BY n, record_id DESC").bindparams(
-            *[bindparam(f"k{i}", type_=BigInteger) for i in range(count)],
-            *[bindparam(f"l{i}", type_=Integer) for i in range(count)],
-        )
-        _CANDIDATE_STATEMENTS[count] = found
+        found = " UNION ALL ".join(parts) + " ORDER BY n, record_id DESC"
+        _CANDIDATE_STATEMENTS[(paramstyle, count)] = found
     return found
 
 
@@ -160,17 +159,20 @@ class BlockingKeyRepository:
         if limit_per_key < 1:
             return {}
         groups: dict[int, list[int]] = {}
+        self._ctx.session.flush()  # the driver-level query below must see pending keys
+        connection = self._ctx.session.connection()
+        paramstyle = connection.dialect.paramstyle
         for start in range(0, len(hashes), _KEYS_PER_QUERY):
             # One index range scan per key, newest first, stopping after the limit: a
             # huge block costs no more than a small one.
             chunk = hashes[start : start + _KEYS_PER_QUERY]
-            params: dict[str, int] = {}
-            for i, h in enumerate(chunk):
+            params: list[int] = []
+            for h in chunk:
                 block = limits[h]
-                params[f"k{i}"] = h
-                params[f"l{i}"] = limit_per_key if block is None else min(block + 1, limit_per_key)
+                params += (h, limit_per_key if block is None else min(block + 1, limit_per_key))
             # Fetched at once: iterating a result fetches (and wraps) one row at a time.
-            rows = self._ctx.session.execute(_candidates_statement(len(chunk)), params).all()
+            sql = _candidates_statement(paramstyle, len(chunk))
+            rows = connection.exec_driver_sql(sql, tuple(params)).all()
             for n, pk in rows:
                 groups.setdefault(chunk[n], []).append(pk)
         return groups

@@ -257,3 +257,32 @@ def _wait(predicate: object) -> None:
     while not predicate():  # type: ignore[operator]
         assert time.monotonic() < deadline, "the messages never queued up"
         time.sleep(0.002)
+
+
+def test_a_failing_run_is_rolled_back_and_its_messages_go_one_by_one(
+    ctx: ServiceContext, store: Store, reference: dict[str, object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    written = BatchRegistrar._write
+
+    def fails_after_writing(self: BatchRegistrar, uow: object, *args: object) -> list[bytes]:
+        written(self, uow, *args)  # type: ignore[arg-type]
+        raise RuntimeError("the disk is full")
+
+    monkeypatch.setattr(BatchRegistrar, "_write", fails_after_writing)
+    lock = threading.Lock()
+    router, group = build_router(ctx, lock, feed_max_batch=64)
+    assert isinstance(group, GroupCommitHandler)
+    try:
+        with ThreadPoolExecutor(len(PEOPLE)) as pool:
+            lock.acquire()
+            futures = [pool.submit(router.route, PEOPLE[0])]
+            for n, raw in enumerate(PEOPLE[1:], start=1):
+                futures.append(pool.submit(router.route, raw))
+                _wait(lambda n=n: group._queue.qsize() >= n - 1)
+            lock.release()
+            answers = [ack_fields(f.result(timeout=30) or b"") for f in futures]
+    finally:
+        group.close()
+    assert answers == [("AA", f"B{n}", "") for n in range(1, 10)]
+    assert group.stats.failed_runs >= 1 and group.stats.run_messages == 0
+    assert snapshot(store) == reference  # nothing of the failed runs is left behind
