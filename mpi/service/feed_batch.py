@@ -82,7 +82,6 @@ class _Registration:
     new: NewSourceRecord
     plan: list[tuple[str, int]]
     stored_hashes: list[int]
-    lookup_hashes: list[int]
 
 
 class BatchRegistrar:
@@ -168,7 +167,6 @@ class BatchRegistrar:
                     stored_hashes=list(
                         dict.fromkeys(hash_keys(matcher.blocking_keys(prepared)).tolist())
                     ),
-                    lookup_hashes=hash_keys([key for key, _ in plan]).tolist(),
                 )
             )
         return run
@@ -190,8 +188,8 @@ class BatchRegistrar:
         """Each message's decision, its person (``_NEW_PERSON<k>`` for the k-th the run
         creates) and how many persons the run creates."""
         matcher = self.ctx.matcher
-        hashes, limits = plan_hashes([r.plan for r in run])
-        stored = uow.blocking.key_groups(limits, CANDIDATE_LIMIT_PER_KEY)
+        keys, fetch = plan_hashes([r.plan for r in run])
+        stored = uow.blocking.key_groups(fetch, CANDIDATE_LIMIT_PER_KEY)
         def person_of(candidate: SourceRecord) -> str:
             eid = candidate.enterprise_id
             assert eid is not None
@@ -207,9 +205,9 @@ class BatchRegistrar:
             # The run's earlier records are newer than any stored one: first in their groups.
             mine = {
                 h: [*by_key.get(h, ()), *stored.get(h, ())][:CANDIDATE_LIMIT_PER_KEY]
-                for h in hashes[n]
+                for h, _ in keys[n]
             }
-            groups.append(choose_candidates(hashes[n], mine, limits, CANDIDATE_LIMIT))
+            groups.append(choose_candidates(keys[n], mine, CANDIDATE_LIMIT))
             for h in r.stored_hashes:
                 by_key.setdefault(h, []).insert(0, -1 - n)
         wanted = list(dict.fromkeys(pk for group in groups for pk in group if pk >= 0))

@@ -145,9 +145,9 @@ class BlockingKeyRepository:
         Returns:
             Per record (same order), the keys of its candidates.
         """
-        hashes, limits = plan_hashes(plans)
-        groups = self.key_groups(limits, limit_per_key)
-        return [choose_candidates(mine, groups, limits, limit_total) for mine in hashes]
+        keys, fetch = plan_hashes(plans)
+        groups = self.key_groups(fetch, limit_per_key)
+        return [choose_candidates(mine, groups, limit_total) for mine in keys]
 
     def key_groups(
         self, limits: Mapping[int, int | None], limit_per_key: int
@@ -218,37 +218,38 @@ class BlockingKeyRepository:
 
 def plan_hashes(
     plans: Sequence[Sequence[tuple[str, int | None]]],
-) -> tuple[list[list[int]], dict[int, int | None]]:
-    """Per plan its distinct key hashes (in order), and every hash's ``max_block``."""
+) -> tuple[list[list[tuple[int, int | None]]], dict[int, int | None]]:
+    """Per plan its distinct ``(key hash, max block)`` in order; and per hash the block to
+    fetch (the largest of its plans' ``max_block``, ``None`` if one has none)."""
     all_hashes = hash_keys([key for plan in plans for key, _ in plan]).tolist()
-    limits: dict[int, int | None] = {}
-    per_plan: list[list[int]] = []
+    fetch: dict[int, int | None] = {}
+    per_plan: list[list[tuple[int, int | None]]] = []
     at = 0
     for plan in plans:
-        mine = all_hashes[at : at + len(plan)]
-        for h, (_, block) in zip(mine, plan, strict=True):
-            limits.setdefault(h, block)
-        per_plan.append(list(dict.fromkeys(mine)))
+        mine: dict[int, int | None] = {}
+        for h, (_, block) in zip(all_hashes[at : at + len(plan)], plan, strict=True):
+            mine.setdefault(h, block)
+            if h not in fetch:
+                fetch[h] = block
+            elif fetch[h] is not None:
+                fetch[h] = None if block is None else max(block, fetch[h] or 0)
+        per_plan.append(list(mine.items()))
         at += len(plan)
-    return per_plan, limits
+    return per_plan, fetch
 
 
 def choose_candidates(
-    hashes: Sequence[int],
+    keys: Sequence[tuple[int, int | None]],
     groups: Mapping[int, Sequence[int]],
-    limits: Mapping[int, int | None],
     limit_total: int | None,
 ) -> list[int]:
-    """One record's candidates from the groups of its keys (see
+    """One record's candidates from the groups of its ``(key hash, max block)`` (see
     :meth:`BlockingKeyRepository.candidate_pks`): a group larger than its key's
     ``max_block`` finds none; with ``limit_total`` the smallest groups fill it first."""
     found = []
-    for h in hashes:
+    for h, block in keys:
         group = groups.get(h)
-        if not group:
-            continue
-        block = limits.get(h)
-        if block is not None and len(group) > block:
+        if not group or (block is not None and len(group) > block):
             continue
         found.append(group)
     if limit_total is None:

@@ -85,6 +85,46 @@ def test_bounded_scoring_keeps_exactly_the_pairs_in_the_band_and_every_guard(
     assert checked > 3000
 
 
+def test_scoring_groups_at_once_equals_scoring_each_record(
+    population: pd.DataFrame,
+    result,  # type: ignore[no-untyped-def]
+) -> None:
+    records = [
+        Record.from_mapping(str(r.pop("record_id")), r)
+        for r in population.drop(columns=["person"]).to_dict("records")
+    ]
+    matcher = ScalarMatcher(result.model)
+    by_left: dict[int, list[int]] = {}
+    for left, right in zip(result.pairs.left.tolist(), result.pairs.right.tolist(), strict=True):
+        by_left.setdefault(left, []).append(right)
+    lefts = list(by_left)[:400]
+    # Candidates: the blocked partners, some strangers, and (scored out) the record itself.
+    groups = [by_left[a] + list(range(a + 1, a + 20)) + [a] for a in lefts]
+    groups = [[k for k in g if k < len(records)] for g in groups]
+    together = matcher.score_groups([records[a] for a in lefts], records, groups)
+    twice = ScalarMatcher(result.model).score_groups([records[a] for a in lefts], records, groups)
+    assert [(s, g) for s, g in together] == [(s, g) for s, g in twice]  # memo changes nothing
+    compared = 0
+    for a, group, (scores, guarded) in zip(lefts, groups, together, strict=True):
+        alone, alone_guarded = matcher.score_for_decision(records[a], [records[k] for k in group])
+        assert guarded == alone_guarded
+        assert [(s.left_id, s.right_id, s.fields, s.guard) for s in scores] == [
+            (s.left_id, s.right_id, s.fields, s.guard) for s in alone
+        ]
+        assert [s.match_weight for s in scores] == pytest.approx(
+            [s.match_weight for s in alone], abs=1e-9
+        )
+        compared += len(alone)
+    assert compared > 250  # pairs in the review band or above, compared field by field
+
+
+def test_scoring_groups_needs_a_group_per_record(result) -> None:  # type: ignore[no-untyped-def]
+    record = Record("a", given_name="Anna")
+    with pytest.raises(ValueError, match="one each"):
+        ScalarMatcher(result.model).score_groups([record], [record], [])
+    assert ScalarMatcher(result.model).score_groups([record], [], [[]]) == [([], frozenset())]
+
+
 def test_bounded_scorer_keeps_a_pair_exactly_when_it_reaches_the_minimum(
     population: pd.DataFrame,
     result,  # type: ignore[no-untyped-def]

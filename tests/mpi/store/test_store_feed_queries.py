@@ -49,3 +49,53 @@ def test_total_cap_takes_the_rarest_keys_first(uow: UnitOfWork) -> None:
         pks[1], pks[0], pks[5], pks[4], pks[3], pks[2]]
     assert len(uow.blocking.match_candidates(["common", "rare"], limit_total=2)) == 2
     assert uow.blocking.candidate_pks(["common"], limit_per_key=2, limit_total=1) == [pks[5]]
+
+
+def test_candidates_of_many_records_are_each_as_for_one(uow: UnitOfWork) -> None:
+    refs = [SourceRecordRef("NORTHGEN", f"R{i}") for i in range(6)]
+    for i, ref in enumerate(refs):
+        uow.records.add(new_record(ref.domain, ref.id, family_name="Doe"))
+        uow.blocking.replace(ref, ["common"] + (["rare"] if i < 2 else []) + [f"own{i}"])
+    plans = [
+        [("common", None), ("rare", None)],
+        [("common", 3), ("own4", None)],  # "common" has 6 records: more than its block of 3
+        [("nothing", None)],
+        [],
+    ]
+    many = uow.blocking.candidate_pks_many(plans, limit_total=3)
+    assert many == [
+        uow.blocking.candidate_pks(
+            [k for k, _ in plan], limit_total=3, max_blocks=[b for _, b in plan]
+        )
+        for plan in plans
+    ]
+    pks = [uow.records.require(ref).pk for ref in refs]
+    assert many[1] == [pks[4]] and many[2] == [] == many[3]
+
+
+def test_which_ids_exist_and_which_messages_are_logged(uow: UnitOfWork) -> None:
+    from mpi.domain import SourceSystem
+    from mpi.errors import Conflict
+
+    uow.records.add(new_record("NORTHGEN", "R1"))
+    uow.records.add(new_record("RIVERCL", "R1"))
+    asked = [
+        SourceRecordRef("NORTHGEN", "R1"),
+        SourceRecordRef("NORTHGEN", "R2"),
+        SourceRecordRef("RIVERCL", "R1"),
+        SourceRecordRef("NORTHGEN", "R1"),
+    ]
+    assert uow.records.existing_refs(asked) == {asked[0], asked[2]}
+    assert uow.records.existing_refs([]) == set()
+    ng, rc = SourceSystem("NG_ADT", "NORTHGEN"), SourceSystem("RC_ADT", "RIVERCL")
+    uow.messages.record_many([(ng, "C1", "d1", b"ack1"), (rc, "C1", "d2", b"ack2")])
+    assert uow.messages.logged([(ng, "C1"), (ng, "C2"), (rc, "C1")]) == {(ng, "C1"), (rc, "C1")}
+    entry = uow.messages.get(rc, "C1")
+    assert entry is not None and (entry.digest, entry.response) == ("d2", b"ack2")
+    uow.messages.record_many([])
+    try:
+        uow.messages.record_many([(ng, "C1", "d3", b"again")])
+    except Conflict as e:
+        assert "C1" in str(e)
+    else:
+        raise AssertionError("a logged control id was logged again")
