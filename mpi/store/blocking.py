@@ -67,6 +67,17 @@ def _candidates_statement(paramstyle: str, count: int) -> str:
     return found
 
 
+_PG_CANDIDATES = (
+    "SELECT k.n, b.record_id"
+    " FROM unnest(%s::bigint[], %s::integer[]) WITH ORDINALITY AS k(key_hash, lim, n)"
+    f" CROSS JOIN LATERAL (SELECT record_id FROM {BlockingKey.__tablename__}"
+    " WHERE key_hash = k.key_hash ORDER BY record_id DESC LIMIT k.lim) AS b"
+    " ORDER BY k.n, b.record_id DESC"
+)
+"""PostgreSQL: every key in one statement of fixed text (prepared once by the driver,
+planned once), one index range scan per key; ``n`` counts from 1."""
+
+
 class BlockingKeyRepository:
     """The ``(key, record)`` table, indexed on key."""
 
@@ -162,14 +173,19 @@ class BlockingKeyRepository:
         self._ctx.session.flush()  # the driver-level query below must see pending keys
         connection = self._ctx.session.connection()
         paramstyle = connection.dialect.paramstyle
+        if connection.dialect.name == "postgresql":
+            bounds = [_fetch_limit(limits[h], limit_per_key) for h in hashes]
+            rows = connection.exec_driver_sql(_PG_CANDIDATES, (hashes, bounds)).all()
+            for n, pk in rows:
+                groups.setdefault(hashes[n - 1], []).append(pk)
+            return groups
         for start in range(0, len(hashes), _KEYS_PER_QUERY):
             # One index range scan per key, newest first, stopping after the limit: a
             # huge block costs no more than a small one.
             chunk = hashes[start : start + _KEYS_PER_QUERY]
             params: list[int] = []
             for h in chunk:
-                block = limits[h]
-                params += (h, limit_per_key if block is None else min(block + 1, limit_per_key))
+                params += (h, _fetch_limit(limits[h], limit_per_key))
             # Fetched at once: iterating a result fetches (and wraps) one row at a time.
             sql = _candidates_statement(paramstyle, len(chunk))
             rows = connection.exec_driver_sql(sql, tuple(params)).all()
@@ -214,6 +230,11 @@ class BlockingKeyRepository:
         pks = self.candidate_pks(keys, limit_per_key, limit_total, max_blocks=max_blocks)
         records = self._records.match_views(pks)
         return [r for r in records if r.ref != exclude and r.status is RecordStatus.ACTIVE]
+
+
+def _fetch_limit(block: int | None, limit_per_key: int) -> int:
+    """Records to read under a key: enough to tell that its block exceeds ``block``."""
+    return limit_per_key if block is None else min(block + 1, limit_per_key)
 
 
 def plan_hashes(
