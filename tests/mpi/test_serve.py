@@ -232,3 +232,55 @@ async def test_serve_in_process_answers_and_stops(db_url: str, feed_batch: int) 
         assert not serve.feed_writer._thread.is_alive()  # closed on shutdown
     else:
         assert serve.feed_writer is None
+
+
+async def test_the_same_people_fed_on_two_connections_at_once_end_as_one_each(
+    db_url: str,
+) -> None:
+    """Group commit and runs on (the default): records of one patient arriving together
+    from two facilities are decided in arrival order, so each patient is one person."""
+    settings = load_settings(None, overrides={"database.url": db_url}, environ={})
+    context = await asyncio.to_thread(open_context, settings)
+    serve = Serve(context, ServeOptions(mllp_port=0, http_port=0, grace=5))
+    stop, ready = asyncio.Event(), asyncio.Event()
+    task = asyncio.create_task(serve.run(stop, ready=lambda _: ready.set()))
+    people = [
+        (f"QUARTERMAINE{'X' * i}", f"ALLAN{chr(65 + i)}", f"19{40 + i}0{1 + i % 9}1{i % 9}")
+        for i in range(12)
+    ]
+
+    def registration(facility: str, n: int) -> bytes:
+        family, given, birth = people[n]
+        return (
+            f"MSH|^~\\&|{facility}_ADT|{facility}|EMPI|MPIHOST|20260101120000||ADT^A01^ADT_A01|"
+            f"{facility}{n}|P|2.5\r"
+            "EVN|A01|20260101120000\r"
+            f"PID|1||{facility}-{n}^^^{facility}^MR||{family}^{given}^^^^^L||{birth}|M|||"
+            f"{n + 1} HIGH STREET^^SPRINGFIELD^^6270{n % 10}^^H||(217)555-01{n:02d}^PRN^PH\r"
+            "PV1||O\r"
+        ).encode()
+
+    async def feed(facility: str) -> list[str]:
+        codes = []
+        for n in range(len(people)):
+            answer = await send("127.0.0.1", serve.mllp.port, registration(facility, n), timeout=30)
+            codes.append(msa(answer)[0])
+        return codes
+
+    try:
+        await asyncio.wait_for(ready.wait(), 30)
+        answers = await asyncio.gather(feed("NORTH"), feed("SOUTH"))
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+    assert answers == [["AA"] * len(people)] * 2
+    assert serve.feed_writer is not None and serve.feed_writer.stats.runs > 0
+    with context.store.unit_of_work(readonly=True) as uow:
+        from mpi.domain import SourceRecordRef
+
+        for n in range(len(people)):
+            north = uow.records.require(SourceRecordRef("NORTH", f"NORTH-{n}"))
+            south = uow.records.require(SourceRecordRef("SOUTH", f"SOUTH-{n}"))
+            assert north.enterprise_id == south.enterprise_id, people[n]
+        assert uow.persons.count() == len(people)
+    context.store.dispose()
