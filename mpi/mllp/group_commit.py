@@ -141,13 +141,14 @@ class GroupCommitHandler:
         self._thread.join(timeout)
         st = self.stats
         log.info(
-            "feed writer: %d messages in %d transactions (largest %d), %d in %d runs "
-            "together, %d alone; busy %.1f s",
+            "feed writer: %d messages in %d transactions (largest %d): %d decided in %d runs, "
+            "%d one by one in a batch, %d alone after a failure; busy %.1f s",
             st.messages,
             st.batches,
             st.largest_batch,
             st.run_messages,
             st.runs,
+            st.messages - st.run_messages - st.fallbacks,
             st.fallbacks,
             st.busy_seconds,
         )
