@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -57,11 +58,13 @@ from hl7.messages import (
 )
 from hl7.model import AssigningAuthority, Identifier
 from hl7.responses import build_ack
+from matching.record import Record
 from mpi.domain import (
     AuditEntry,
     LinkMethod,
     NewSourceRecord,
     RecordStatus,
+    ReviewTask,
     SourceRecord,
     SourceRecordRef,
     SourceSystem,
@@ -73,7 +76,16 @@ from mpi.service.notifications import queue_xref_change
 from mpi.service.registry import DomainCache, DomainRegistry, ResolvedPatient, pid_json
 from mpi.store import UnitOfWork
 
-__all__ = ["FeedHandler", "FeedOutcome", "FeedService", "actor_of", "sender_of"]
+__all__ = [
+    "FeedHandler",
+    "FeedOutcome",
+    "FeedService",
+    "actor_of",
+    "link_audit",
+    "record_snapshot",
+    "review_audit",
+    "sender_of",
+]
 
 log = logging.getLogger(__name__)
 
@@ -200,7 +212,8 @@ class FeedService:
             UnknownKeyError: the id was subsumed by another (A40).
         """
         ref, demographics = new.ref, new.demographics
-        uow.locks.acquire(lock_names(self.ctx.matcher, demographics, [*trusted, ref]))
+        keys = self.ctx.matcher.lookup_keys(demographics)
+        uow.locks.acquire(lock_names(keys, [*trusted, ref]))
         existing = uow.records.get(ref, for_update=True)
         if existing is not None and existing.status is RecordStatus.SUBSUMED:
             raise UnknownKeyError(
@@ -263,12 +276,7 @@ class FeedService:
             assert decision.method is not None
             method, score = decision.method, decision.score
         link = uow.links.link(record.ref, target, score=score, method=method, by=actor)
-        after = {
-            "enterprise_id": target,
-            "method": method.value,
-            "score": score,
-            "via": str(decision.via) if decision.via else None,
-        }
+        after = link_audit(target, method, score, decision.via)
         before = None
         if current is not None:
             before = {"enterprise_id": current.enterprise_id, "method": current.method.value}
@@ -300,15 +308,7 @@ class FeedService:
             )
             if task is not None:
                 outcome.reviews += 1
-                self._audit(
-                    uow,
-                    actor,
-                    "review.propose",
-                    "review",
-                    str(task.id),
-                    None,
-                    {"left": str(task.left), "right": str(task.right), "score": task.score},
-                )
+                uow.audit.append(review_audit(actor, task))
 
     def _mothers(
         self,
@@ -528,10 +528,39 @@ def actor_of(sender: SourceSystem) -> str:
 
 
 def _snapshot(record: SourceRecord) -> dict[str, Any]:
-    values = asdict(record.demographics)
+    return record_snapshot(record.demographics, record.identifiers)
+
+
+def record_snapshot(demographics: Record, identifiers: Iterable[SourceRecordRef]) -> dict[str, Any]:
+    """The audit trail's view of a record: its fields and the ids it carries (as stored)."""
+    values = asdict(demographics)
     del values["record_id"]
-    values["identifiers"] = [str(i) for i in record.identifiers]
+    values["identifiers"] = [str(i) for i in identifiers]
     return values
+
+
+def link_audit(
+    target: str, method: LinkMethod, score: float, via: SourceRecordRef | None
+) -> dict[str, Any]:
+    """The audit trail's ``after`` of a link made by the feed."""
+    return {
+        "enterprise_id": target,
+        "method": method.value,
+        "score": score,
+        "via": str(via) if via else None,
+    }
+
+
+def review_audit(actor: str, task: ReviewTask) -> AuditEntry:
+    """The audit entry of a review task the feed opened."""
+    return AuditEntry(
+        actor,
+        "review.propose",
+        "review",
+        str(task.id),
+        None,
+        {"left": str(task.left), "right": str(task.right), "score": task.score},
+    )
 
 
 _EMPTY_HEADER = MessageHeader(

@@ -31,8 +31,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -47,7 +46,14 @@ from mpi.domain import (
     SourceRecordRef,
     SourceSystem,
 )
-from mpi.service.feed import FeedService, actor_of, sender_of
+from mpi.service.feed import (
+    FeedService,
+    actor_of,
+    link_audit,
+    record_snapshot,
+    review_audit,
+    sender_of,
+)
 from mpi.service.linking import (
     CANDIDATE_LIMIT,
     CANDIDATE_LIMIT_PER_KEY,
@@ -109,9 +115,7 @@ class BatchRegistrar:
             return []
         uow.flush()
         uow.locks.acquire(
-            name
-            for r in run
-            for name in lock_names(self.ctx.matcher, r.new.demographics, [r.new.ref])
+            name for r in run for name in lock_names((key for key, _ in r.plan), [r.new.ref])
         )
         run = self._unseen(uow, run)
         if not run:
@@ -190,11 +194,6 @@ class BatchRegistrar:
         matcher = self.ctx.matcher
         keys, fetch = plan_hashes([r.plan for r in run])
         stored = uow.blocking.key_groups(fetch, CANDIDATE_LIMIT_PER_KEY)
-        def person_of(candidate: SourceRecord) -> str:
-            eid = candidate.enterprise_id
-            assert eid is not None
-            return persons.get(eid, eid)
-
         now = uow.clock()
         targets: list[str] = []
         by_key: dict[int, list[int]] = {}  # stored key hash -> the run's records, newest first
@@ -219,17 +218,23 @@ class BatchRegistrar:
         persons = uow.persons.resolve_many(
             {v.enterprise_id for v in views.values() if v.enterprise_id}
         )
+
+        def person_of(candidate: SourceRecord) -> str:
+            # The run's own new persons are not stored yet: they stand for themselves.
+            eid = candidate.enterprise_id
+            assert eid is not None
+            return persons.get(eid, eid)
+
         # Every pair scored at once (the scores do not depend on the decisions) ...
         order = {pk: k for k, pk in enumerate(views)}
         for n in range(len(run)):
             order[-1 - n] = len(order)
         records = [r.new.demographics for r in run]
+        everyone = [v.demographics for v in views.values()] + records  # in ``order``
         index = [[order[pk] for pk in group if pk in order] for group in groups]
         if sum(map(len, index)) >= VECTOR_PAIRS:
-            others = [v.demographics for v in views.values()] + records
-            scores = matcher.score_groups(records, others, index)
+            scores = matcher.score_groups(records, everyone, index)
         else:  # few pairs: the scalar scorer has no fixed cost per call
-            everyone = [v.demographics for v in views.values()] + records
             scores = [
                 matcher.score_for_decision(record, [everyone[k] for k in mine])
                 for record, mine in zip(records, index, strict=True)
@@ -278,49 +283,37 @@ class BatchRegistrar:
         resolved = [
             fresh[int(t[len(_NEW_PERSON) :])] if t.startswith(_NEW_PERSON) else t for t in targets
         ]
+        # How each record is linked: a person of its own is an automatic link of score 1.
+        made = [
+            (LinkMethod.AUTO, 1.0)
+            if d.enterprise_id is None
+            else (d.method or LinkMethod.AUTO, d.score)
+            for d in decisions
+        ]
         bulk.insert_links(
-            BulkLink(
-                pk,
-                eid,
-                1.0 if d.enterprise_id is None else d.score,
-                LinkMethod.AUTO if d.method is None else d.method,
-            )
-            for pk, eid, d in zip(pks, resolved, decisions, strict=True)
+            BulkLink(pk, eid, score, method)
+            for pk, eid, (method, score) in zip(pks, resolved, made, strict=True)
         )
         entries: list[AuditEntry] = []
-        for r, eid, d in zip(run, resolved, decisions, strict=True):
+        for r, eid, d, (method, score) in zip(run, resolved, decisions, made, strict=True):
             actor, ref = actor_of(r.sender), str(r.new.ref)
-            entries.append(
-                AuditEntry(actor, "record.register", "record", ref, None, _snapshot(r.new))
-            )
+            carried = sorted(dict.fromkeys(r.new.identifiers), key=lambda i: (i.domain, i.id))
+            snapshot = record_snapshot(r.new.demographics, carried)  # as the store returns them
+            entries.append(AuditEntry(actor, "record.register", "record", ref, None, snapshot))
             if d.enterprise_id is None:
                 entries.append(
                     AuditEntry(actor, "person.create", "person", eid, None, {"record": ref})
                 )
-            after = {
-                "enterprise_id": eid,
-                "method": (d.method or LinkMethod.AUTO).value,
-                "score": d.score if d.enterprise_id is not None else 1.0,
-                "via": str(d.via) if d.via else None,
-            }
+            after = link_audit(eid, method, score, d.via)
             entries.append(AuditEntry(actor, "link.create", "record", ref, None, after))
         bulk.insert_audit(entries)
         for r, d in zip(run, decisions, strict=True):
-            for candidate, score in d.reviews:
+            for candidate, pair in d.reviews:
                 task = uow.reviews.propose(
-                    r.new.ref, candidate.ref, score.match_probability, explanation(score)
+                    r.new.ref, candidate.ref, pair.match_probability, explanation(pair)
                 )
                 if task is not None:
-                    uow.audit.append(
-                        AuditEntry(
-                            actor_of(r.sender),
-                            "review.propose",
-                            "review",
-                            str(task.id),
-                            None,
-                            {"left": str(task.left), "right": str(task.right), "score": task.score},
-                        )
-                    )
+                    uow.audit.append(review_audit(actor_of(r.sender), task))
         # Once per person whose ids changed, in its state at commit (one after the other,
         # the messages would each have sent the state of their moment).
         for eid in sorted(set(resolved)):
@@ -333,12 +326,3 @@ class BatchRegistrar:
             ]
         )
         return answers
-
-
-def _snapshot(new: NewSourceRecord) -> dict[str, Any]:
-    """The audit's view of a registered record (as :func:`mpi.service.feed._snapshot`)."""
-    values = asdict(new.demographics)
-    del values["record_id"]
-    carried = sorted(dict.fromkeys(new.identifiers), key=lambda r: (r.domain, r.id))
-    values["identifiers"] = [str(i) for i in carried]
-    return values

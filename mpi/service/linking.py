@@ -22,7 +22,6 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from matching.record import Record
 from matching.scalar import ScalarMatcher
 from matching.scoring import Band, PairScore
 from mpi.domain import LinkMethod, SourceRecord, SourceRecordRef
@@ -65,13 +64,10 @@ class Decision:
     linkable: frozenset[str] = field(default_factory=frozenset)
 
 
-def lock_names(
-    matcher: ScalarMatcher, record: Record, refs: Iterable[SourceRecordRef]
-) -> list[str]:
-    """The locks a decision about ``record`` depends on: its ids and its lookup keys."""
-    names = [f"record:{ref}" for ref in refs]
-    names += [f"key:{key}" for key in matcher.lookup_keys(record)]
-    return names
+def lock_names(keys: Iterable[str], refs: Iterable[SourceRecordRef]) -> list[str]:
+    """The locks a decision about a record depends on: its ids and its lookup keys
+    (:meth:`~matching.scalar.ScalarMatcher.lookup_keys`)."""
+    return [*(f"record:{ref}" for ref in refs), *(f"key:{key}" for key in keys)]
 
 
 def explanation(score: PairScore) -> dict[str, Any]:
