@@ -53,12 +53,17 @@ from mpi.store.models import (
     SourceRecordRow,
     UtcDateTime,
 )
-from mpi.store.records import DEMOGRAPHIC_COLUMNS, SEARCH_KEY_COLUMNS, fold_name, record_columns
+from mpi.store.records import (
+    DEMOGRAPHIC_COLUMNS,
+    SEARCH_KEY_COLUMNS,
+    RecordRepository,
+    fold_name,
+    record_columns,
+)
 
 __all__ = ["LOAD_INDEXES", "BulkLink", "BulkLoader", "StoredDemographics"]
 
 _CHUNK = 5000
-_LOOKUP_CHUNK = 500
 _ROWS_PER_INSERT = 500
 _SQLITE_MAX_PARAMS = 32_766  # SQLITE_MAX_VARIABLE_NUMBER since SQLite 3.32
 _ANALYZE_MIN_ROWS = 2_000
@@ -116,19 +121,8 @@ class BulkLoader:
         Raises:
             UnknownDomain: the domain is not registered.
         """
-        domain_id = self._ctx.domain_id(domain)
         self._refresh_statistics()
-        found: dict[str, int] = {}
-        ids = list(dict.fromkeys(source_ids))
-        for start in range(0, len(ids), _LOOKUP_CHUNK):
-            rows = self._ctx.session.execute(
-                select(SourceRecordRow.source_id, SourceRecordRow.id).where(
-                    SourceRecordRow.domain_id == domain_id,
-                    SourceRecordRow.source_id.in_(ids[start : start + _LOOKUP_CHUNK]),
-                )
-            )
-            found.update({sid: pk for sid, pk in rows})
-        return found
+        return RecordRepository(self._ctx).existing_ids(domain, source_ids)
 
     def insert_records(self, records: Sequence[NewSourceRecord]) -> list[int]:
         """Insert new records (unlinked) and their carried ids; returns their keys in order.

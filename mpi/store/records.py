@@ -342,17 +342,28 @@ class RecordRepository:
         by_domain: dict[str, list[str]] = {}
         for ref in dict.fromkeys(refs):
             by_domain.setdefault(ref.domain, []).append(ref.id)
-        found: set[SourceRecordRef] = set()
-        for namespace, ids in by_domain.items():
-            domain = self._ctx.domain_id(namespace)
-            for chunk in _chunks(ids, 500):
-                rows = self._ctx.session.scalars(
-                    select(SourceRecordRow.source_id).where(
-                        SourceRecordRow.domain_id == domain,
-                        SourceRecordRow.source_id.in_(chunk),
-                    )
+        return {
+            SourceRecordRef(namespace, sid)
+            for namespace, ids in by_domain.items()
+            for sid in self.existing_ids(namespace, ids)
+        }
+
+    def existing_ids(self, domain: str, source_ids: Sequence[str]) -> dict[str, int]:
+        """Which of these ids the domain already has (active or subsumed): id → record key.
+
+        Raises:
+            UnknownDomain: the domain is not registered.
+        """
+        domain_id = self._ctx.domain_id(domain)
+        found: dict[str, int] = {}
+        for chunk in _chunks(list(dict.fromkeys(source_ids)), 500):
+            rows = self._ctx.session.execute(
+                select(SourceRecordRow.source_id, SourceRecordRow.id).where(
+                    SourceRecordRow.domain_id == domain_id,
+                    SourceRecordRow.source_id.in_(chunk),
                 )
-                found.update(SourceRecordRef(namespace, sid) for sid in rows)
+            )
+            found.update({sid: pk for sid, pk in rows})
         return found
 
     def match_views(self, pks: Iterable[int]) -> list[SourceRecord]:
