@@ -210,9 +210,6 @@ def test_nothing_to_take_is_an_empty_run(ctx: ServiceContext, store: Store) -> N
 def test_the_writer_mixes_runs_and_single_messages_in_arrival_order(
     ctx: ServiceContext, store: Store
 ) -> None:
-    lock = threading.Lock()
-    router, group = build_router(ctx, lock, feed_max_batch=64)
-    assert isinstance(group, GroupCommitHandler)
     messages = [
         PEOPLE[0],
         PEOPLE[1],
@@ -223,17 +220,7 @@ def test_the_writer_mixes_runs_and_single_messages_in_arrival_order(
         PEOPLE[1],  # the same message again: the same answer, nothing changes
         PEOPLE[4],
     ]
-    try:
-        with ThreadPoolExecutor(len(messages)) as pool:
-            lock.acquire()  # hold the writer so that everything queues up behind the first
-            futures = [pool.submit(router.route, messages[0])]
-            for n, raw in enumerate(messages[1:], start=1):
-                futures.append(pool.submit(router.route, raw))
-                _wait(lambda n=n: group._queue.qsize() >= n - 1)
-            lock.release()
-            answers = [ack_fields(f.result(timeout=30) or b"") for f in futures]
-    finally:
-        group.close()
+    answers, group = route_queued(ctx, messages)
     assert [a[:2] for a in answers] == [
         ("AA", "B1"),
         ("AA", "B2"),
@@ -248,6 +235,28 @@ def test_the_writer_mixes_runs_and_single_messages_in_arrival_order(
     state = snapshot(store)
     assert ["NORTHGEN|NG-1", "NORTHGEN|NG-2", "RIVERCL|RC-1"] in state["persons"]  # type: ignore[operator]
     assert state["audit"]["record.update"] == 1  # type: ignore[index]
+
+
+def route_queued(
+    ctx: ServiceContext, messages: list[bytes]
+) -> tuple[list[tuple[str, str, str]], GroupCommitHandler]:
+    """Route ``messages`` through ``mpi serve``'s feed writer, all queued behind the first
+    (so that they are one batch), and return their ACK fields and the (closed) writer."""
+    lock = threading.Lock()
+    router, group = build_router(ctx, lock, feed_max_batch=64)
+    assert isinstance(group, GroupCommitHandler)
+    try:
+        with ThreadPoolExecutor(len(messages)) as pool:
+            lock.acquire()  # hold the writer so that everything queues up behind the first
+            futures = [pool.submit(router.route, messages[0])]
+            for n, raw in enumerate(messages[1:], start=1):
+                futures.append(pool.submit(router.route, raw))
+                _wait(lambda n=n: group._queue.qsize() >= n - 1)
+            lock.release()
+            answers = [ack_fields(f.result(timeout=30) or b"") for f in futures]
+    finally:
+        group.close()
+    return answers, group
 
 
 def _wait(predicate: object) -> None:
@@ -269,20 +278,7 @@ def test_a_failing_run_is_rolled_back_and_its_messages_go_one_by_one(
         raise RuntimeError("the disk is full")
 
     monkeypatch.setattr(BatchRegistrar, "_write", fails_after_writing)
-    lock = threading.Lock()
-    router, group = build_router(ctx, lock, feed_max_batch=64)
-    assert isinstance(group, GroupCommitHandler)
-    try:
-        with ThreadPoolExecutor(len(PEOPLE)) as pool:
-            lock.acquire()
-            futures = [pool.submit(router.route, PEOPLE[0])]
-            for n, raw in enumerate(PEOPLE[1:], start=1):
-                futures.append(pool.submit(router.route, raw))
-                _wait(lambda n=n: group._queue.qsize() >= n - 1)
-            lock.release()
-            answers = [ack_fields(f.result(timeout=30) or b"") for f in futures]
-    finally:
-        group.close()
+    answers, group = route_queued(ctx, PEOPLE)
     assert answers == [("AA", f"B{n}", "") for n in range(1, 10)]
     assert group.stats.failed_runs >= 1 and group.stats.run_messages == 0
     assert snapshot(store) == reference  # nothing of the failed runs is left behind
