@@ -310,11 +310,15 @@ def prepare_frame(frame: pd.DataFrame, memo: NormalisedMemo | None = None) -> Pr
     for column, (field, normaliser, _) in _BASE.items():
         raw = frame[field] if field in frame.columns else pd.Series([None] * n, dtype=object)
         values[column] = _normalised_values(
-            raw.reset_index(drop=True), normaliser, memo.column(column) if memo else None
+            raw.reset_index(drop=True),
+            normaliser,
+            memo.column(column) if memo is not None else None,
         )
     for column, (base, function, _) in DERIVED.items():
         values[column] = _normalised_values(
-            pd.Series(values[base], dtype=object), function, memo.column(column) if memo else None
+            pd.Series(values[base], dtype=object),
+            function,
+            memo.column(column) if memo is not None else None,
         )
 
     by_vocab: dict[str, list[str]] = {}

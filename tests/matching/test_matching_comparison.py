@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from matching.comparison import PairContext, compare_all
-from matching.prepare import prepare_frame, prepare_record
+from matching.prepare import NormalisedMemo, prepare_frame, prepare_record
 from matching.record import Record
 from matching.settings import compile_settings
 
@@ -148,3 +148,23 @@ def test_swapped_close_level_agrees_on_both_paths() -> None:
     assert vector.tolist() == scalar
     found = {pairs[k] for k in np.flatnonzero(vector)}
     assert {(0, 1), (1, 0), (1, 2), (2, 1), (3, 4), (4, 3)} == found
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(records, min_size=1, max_size=8), st.lists(records, min_size=1, max_size=8))
+def test_memo_backed_frames_equal_fresh_ones(first: list[Record], second: list[Record]) -> None:
+    memo = NormalisedMemo()
+    for batch in (first, second):  # the second frame reads values the first one remembered
+        rows = [r.with_id(f"r{k}") for k, r in enumerate(batch)]
+        fresh, remembered = prepare_frame(_frame(rows)), prepare_frame(_frame(rows), memo)
+        for column, codes in fresh.codes.items():
+            assert fresh.strings(column).tolist() == remembered.strings(column).tolist(), column
+            assert (codes < 0).tolist() == (remembered.codes[column] < 0).tolist(), column
+    assert memo.column("family") or all(r.family_name is None for r in first + second)
+
+
+def test_the_memo_is_filled_from_the_first_frame_on() -> None:
+    memo = NormalisedMemo()
+    prepare_frame(_frame([Record("a", given_name="Müller", family_name="Schmidt")]), memo)
+    assert memo["family"] == {"Schmidt": "schmidt"}
+    assert memo["given"] == {"Müller": "mueller"}
