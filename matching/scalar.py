@@ -10,10 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
-from operator import attrgetter
 
 import numpy as np
-import pandas as pd
 
 from matching.blocking import lookup_keys, lookup_plan, record_keys
 from matching.comparison import compare_pairs
@@ -22,10 +20,10 @@ from matching.prepare import (
     LazyPrepared,
     NormalisedMemo,
     Prepared,
-    prepare_frame,
     prepare_record,
+    prepare_records,
 )
-from matching.record import FIELDS, Record
+from matching.record import Record
 from matching.scoring import (
     Band,
     BoundedScorer,
@@ -148,9 +146,7 @@ class ScalarMatcher:
         sizes = [len(g) for g in groups]
         if not sum(sizes):
             return [([], frozenset()) for _ in records]
-        take = attrgetter(*FIELDS)
-        frame = pd.DataFrame([take(r) for r in (*records, *candidates)], columns=list(FIELDS))
-        prepared = prepare_frame(frame, self._memo)
+        prepared = prepare_records([*records, *candidates], self._memo)
         left = np.repeat(np.arange(n, dtype=np.int64), sizes)
         right = n + np.fromiter((k for g in groups for k in g), dtype=np.int64, count=sum(sizes))
         ids = prepared.record_ids

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from matching.comparison import PairContext, compare_all
-from matching.prepare import NormalisedMemo, prepare_frame, prepare_record
+from matching.prepare import NormalisedMemo, prepare_frame, prepare_record, prepare_records
 from matching.record import Record
 from matching.settings import compile_settings
 
@@ -168,3 +168,40 @@ def test_the_memo_is_filled_from_the_first_frame_on() -> None:
     prepare_frame(_frame([Record("a", given_name="Müller", family_name="Schmidt")]), memo)
     assert memo["family"] == {"Schmidt": "schmidt"}
     assert memo["given"] == {"Müller": "mueller"}
+
+
+full_records = st.builds(
+    Record,
+    record_id=st.sampled_from(["a", "b", "c"]),
+    given_name=names,
+    family_name=names,
+    middle_name=names,
+    mother_maiden_name=names,
+    birth_date=dates,
+    sex=st.sampled_from(["M", "F", "U", None]),
+    street=st.sampled_from(["Hauptstr. 12", "Haupt Strasse 12a", "12 Main St", "", None]),
+    city=st.sampled_from(["Berlin", "BERLIN ", "Köln", None]),
+    postcode=st.sampled_from(["10115", "10117", "20095", "", None]),
+    phone=st.sampled_from(["030 1234567", "040 1234567", "0301234568", "12", None]),
+    national_id=st.sampled_from(["123456789", "123-456-789", None]),
+    email=st.sampled_from(["a.b@x.de", "A.B@x.de", "@x.de", None]),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(full_records, min_size=1, max_size=10), st.lists(full_records, max_size=10))
+def test_prepare_records_makes_prepare_frames_frame(
+    first: list[Record], second: list[Record]
+) -> None:
+    memo = NormalisedMemo()
+    for batch in (first, second):  # the second reads values the first one remembered
+        expected = prepare_frame(_frame(batch)) if batch else None
+        got = prepare_records(batch, memo)
+        if expected is None:
+            assert len(got) == 0
+            continue
+        assert got.record_ids.tolist() == expected.record_ids.tolist()
+        for column, codes in expected.codes.items():
+            assert got.codes[column].tolist() == codes.tolist(), column
+        for name, words in expected.vocab.items():
+            assert got.vocab[name].tolist() == words.tolist(), name
