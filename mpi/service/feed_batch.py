@@ -213,13 +213,22 @@ class BatchRegistrar:
             for h in r.stored_hashes:
                 by_key.setdefault(h, []).insert(0, -1 - n)
         wanted = list(dict.fromkeys(pk for group in groups for pk in group if pk >= 0))
+        found, active = uow.records.match_views_and_persons(wanted)
         views = {
             v.pk: v
-            for v in uow.records.match_views(wanted)
+            for v in found
             if v.enterprise_id is not None and v.status is RecordStatus.ACTIVE
         }
-        persons = uow.persons.resolve_many(
-            {v.enterprise_id for v in views.values() if v.enterprise_id}
+        # Persons merged away stand for their survivors (most are not: no query).
+        persons = {eid: eid for eid in active}
+        persons.update(
+            uow.persons.resolve_many(
+                {
+                    v.enterprise_id
+                    for v in views.values()
+                    if v.enterprise_id is not None and v.enterprise_id not in active
+                }
+            )
         )
 
         def person_of(candidate: SourceRecord) -> str:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, TypeVar
 
 from sqlalchemy import (
@@ -24,6 +26,7 @@ from matching.normalise import normalise_name
 from matching.record import FIELDS, Record
 from mpi.domain import (
     NewSourceRecord,
+    PersonStatus,
     RecordQuery,
     RecordStatus,
     SourceRecord,
@@ -37,6 +40,7 @@ from mpi.store.models import (
     BlockingKey,
     IdentityDomainRow,
     LinkRow,
+    PersonRow,
     RecordIdentifier,
     SourceRecordRow,
 )
@@ -369,33 +373,51 @@ class RecordRepository:
     def match_views(self, pks: Iterable[int]) -> list[SourceRecord]:
         """The records with these keys, in the order given, as the matcher sees them.
 
-        One Core query of the demographic columns (no ORM rows): ``pid`` is empty,
-        ``identifiers`` is ``()`` and ``subsumed_by`` is ``None``; use :meth:`by_pks`
-        for the full records.
+        ``pid`` is empty, ``identifiers`` is ``()`` and ``subsumed_by`` is ``None``;
+        use :meth:`by_pks` for the full records. See :meth:`match_views_and_persons`.
+        """
+        return self.match_views_and_persons(pks)[0]
+
+    def match_views_and_persons(
+        self, pks: Iterable[int]
+    ) -> tuple[list[SourceRecord], frozenset[str]]:
+        """:meth:`match_views`, and which of their persons are active (not merged away).
+
+        One driver-level statement per 500 keys (the feed reads ~30 candidates a
+        message): SQLAlchemy's statement and row processing cost twice the query
+        (1.3 against 0.45 ms a message at 1M records, measured Dec 2026).
         """
         wanted = list(dict.fromkeys(pks))
         by_pk: dict[int, SourceRecord] = {}
-        # Core on the session's connection: no ORM row processing for what is read most
-        # (flushed first, as the session would: pending rows must be seen).
+        active_persons: set[str] = set()
+        # Flushed first, as the session would: the driver-level query must see pending rows.
         self._ctx.session.flush()
         connection = self._ctx.session.connection()
+        dialect = connection.dialect
+        to_utc = _utc_reader(dialect.name)
         active = RecordStatus.ACTIVE
+        person_active = PersonStatus.ACTIVE.value
         for chunk in _chunks(wanted, 500):
-            for row in connection.execute(_match_statement(), {"pks": list(chunk)}).all():
-                pk, source_id, status, created, updated, namespace, person = row[:_MATCH_FIXED]
-                ref = SourceRecordRef(namespace, source_id)
-                record_id = f"{namespace}|{source_id}"
+            sql, params = _match_sql(dialect.name, dialect.paramstyle, chunk)
+            for row in connection.exec_driver_sql(sql, params).all():
+                pk, source_id, status, created, updated, namespace, person, person_status = row[
+                    :_MATCH_FIXED
+                ]
+                eid = enterprise_id(person) if person is not None else None
+                if eid is not None and person_status == person_active:
+                    active_persons.add(eid)
                 by_pk[pk] = SourceRecord(
                     pk=pk,
-                    ref=ref,
-                    demographics=Record(record_id, *row[_MATCH_FIXED:]),
+                    ref=SourceRecordRef(namespace, source_id),
+                    demographics=Record(f"{namespace}|{source_id}", *row[_MATCH_FIXED:]),
                     pid={},
                     status=active if status == active.value else RecordStatus(status),
-                    enterprise_id=enterprise_id(person) if person is not None else None,
-                    created_at=created,
-                    updated_at=updated,
+                    enterprise_id=eid,
+                    created_at=to_utc(created),
+                    updated_at=to_utc(updated),
                 )
-        return [by_pk[pk] for pk in wanted if pk in by_pk]
+        views = [by_pk[pk] for pk in wanted if pk in by_pk]
+        return views, frozenset(active_persons)
 
     def for_person(self, enterprise_id_: str) -> list[SourceRecord]:
         """The records linked to a person, by domain and id.
@@ -753,33 +775,42 @@ class RecordRepository:
         return carried
 
 
-_MATCH_STATEMENT: list[Select[Any]] = []
-_MATCH_FIXED = 7
-"""Columns before the demographics in :func:`_match_statement`."""
+_MATCH_FIXED = 8
+"""Columns before the demographics in :func:`_match_sql`."""
 
 
-def _match_statement() -> Select[Any]:
-    """The cached Core select of :meth:`RecordRepository.match_views` (``pks``: expanding)."""
-    if not _MATCH_STATEMENT:
-        table = SourceRecordRow.__table__
-        domains, links = IdentityDomainRow.__table__, LinkRow.__table__
-        columns = [table.c[name] for name in DEMOGRAPHIC_COLUMNS]
-        _MATCH_STATEMENT.append(
-            select(
-                table.c.id,
-                table.c.source_id,
-                table.c.status,
-                table.c.created_at,
-                table.c.updated_at,
-                domains.c.namespace,
-                links.c.person_id,
-                *columns,
-            )
-            .join(domains, domains.c.id == table.c.domain_id)
-            .outerjoin(links, links.c.record_id == table.c.id)
-            .where(table.c.id.in_(bindparam("pks", expanding=True)))
-        )
-    return _MATCH_STATEMENT[0]
+def _match_sql(dialect: str, paramstyle: str, pks: Sequence[int]) -> tuple[str, Any]:
+    """The driver's SQL and parameters of :meth:`RecordRepository.match_views_and_persons`."""
+    records, domains = SourceRecordRow.__tablename__, IdentityDomainRow.__tablename__
+    links, persons = LinkRow.__tablename__, PersonRow.__tablename__
+    columns = ", ".join(f"r.{name}" for name in DEMOGRAPHIC_COLUMNS)
+    head = (
+        f"SELECT r.id, r.source_id, r.status, r.created_at, r.updated_at, d.namespace,"
+        f" l.person_id, p.status, {columns}"
+        f" FROM {records} r JOIN {domains} d ON d.id = r.domain_id"
+        f" LEFT JOIN {links} l ON l.record_id = r.id"
+        f" LEFT JOIN {persons} p ON p.id = l.person_id"
+    )
+    if dialect == "postgresql":
+        return f"{head} WHERE r.id = ANY(%s::bigint[])", (list(pks),)
+    mark = "?" if paramstyle == "qmark" else "%s"
+    return f"{head} WHERE r.id IN ({', '.join([mark] * len(pks))})", tuple(pks)
+
+
+def _utc_reader(dialect: str) -> Callable[[Any], datetime]:
+    """Driver timestamps as :class:`~mpi.store.models.UtcDateTime` reads them (aware UTC):
+    SQLite keeps naive UTC text, PostgreSQL returns aware datetimes."""
+    if dialect == "sqlite":
+        return _sqlite_utc
+    return lambda value: value.astimezone(UTC)
+
+
+@lru_cache(maxsize=4096)
+def _sqlite_utc(value: str | datetime) -> datetime:
+    # Cached: records written together (a feed run, a load batch) share their timestamps.
+    return (value if isinstance(value, datetime) else datetime.fromisoformat(value)).replace(
+        tzinfo=UTC
+    )
 
 
 def _birth_date_criterion(digits: str) -> ColumnElement[bool]:

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+from sqlalchemy import update
 from store_helpers import new_record
 
-from mpi.domain import LinkMethod, RecordStatus, SourceRecordRef, format_enterprise_id
+from mpi.domain import (
+    LinkMethod,
+    PersonStatus,
+    RecordStatus,
+    SourceRecordRef,
+    format_enterprise_id,
+    parse_enterprise_id,
+)
 from mpi.store import UnitOfWork
+from mpi.store.models import PersonRow
 
 
 def test_resolve_many_follows_merges_and_skips_unknown(uow: UnitOfWork) -> None:
@@ -21,7 +30,9 @@ def test_resolve_many_follows_merges_and_skips_unknown(uow: UnitOfWork) -> None:
 def test_match_candidates_are_the_matcher_view_of_candidate_records(uow: UnitOfWork) -> None:
     refs = [SourceRecordRef("NORTHGEN", f"R{i}") for i in range(4)]
     for i, ref in enumerate(refs):
-        uow.records.add(new_record(ref.domain, ref.id, family_name=f"Doe{i}", birth_date="19800101"))
+        uow.records.add(
+            new_record(ref.domain, ref.id, family_name=f"Doe{i}", birth_date="19800101")
+        )
         uow.blocking.replace(ref, ["k"])
     person = uow.persons.create()
     uow.links.link(refs[1], person.enterprise_id, score=1.0, method=LinkMethod.AUTO)
@@ -30,7 +41,13 @@ def test_match_candidates_are_the_matcher_view_of_candidate_records(uow: UnitOfW
     assert [r.ref for r in light] == [r.ref for r in full] == [refs[3], refs[2], refs[1]]
     for f, m in zip(full, light, strict=True):
         assert (m.pk, m.demographics, m.status, m.enterprise_id, m.created_at, m.updated_at) == (
-            f.pk, f.demographics, f.status, f.enterprise_id, f.created_at, f.updated_at)
+            f.pk,
+            f.demographics,
+            f.status,
+            f.enterprise_id,
+            f.created_at,
+            f.updated_at,
+        )
         assert m.pid == {} and m.identifiers == () and m.subsumed_by is None
     assert light[2].enterprise_id == person.enterprise_id and light[0].status is RecordStatus.ACTIVE
     assert uow.records.match_views([999_999, light[1].pk]) == [light[1]]
@@ -46,7 +63,13 @@ def test_total_cap_takes_the_rarest_keys_first(uow: UnitOfWork) -> None:
     assert everything == pks[::-1]
     assert uow.blocking.candidate_pks(["common", "rare"], limit_total=3) == [pks[1], pks[0], pks[5]]
     assert uow.blocking.candidate_pks(["common", "rare"], limit_total=100) == [
-        pks[1], pks[0], pks[5], pks[4], pks[3], pks[2]]
+        pks[1],
+        pks[0],
+        pks[5],
+        pks[4],
+        pks[3],
+        pks[2],
+    ]
     assert len(uow.blocking.match_candidates(["common", "rare"], limit_total=2)) == 2
     assert uow.blocking.candidate_pks(["common"], limit_per_key=2, limit_total=1) == [pks[5]]
 
@@ -99,3 +122,27 @@ def test_which_ids_exist_and_which_messages_are_logged(uow: UnitOfWork) -> None:
         assert "C1" in str(e)
     else:
         raise AssertionError("a logged control id was logged again")
+
+
+def test_match_views_tell_which_persons_are_still_active(uow: UnitOfWork) -> None:
+    refs = [SourceRecordRef("NORTHGEN", f"R{i}") for i in range(4)]
+    for ref in refs:
+        uow.records.add(new_record(ref.domain, ref.id, family_name="Doe"))
+    merged, survivor, other = (uow.persons.create().enterprise_id for _ in range(3))
+    uow.links.link(refs[0], merged, score=1.0, method=LinkMethod.AUTO)
+    uow.links.link(refs[1], survivor, score=1.0, method=LinkMethod.AUTO)
+    uow.links.link(refs[2], other, score=1.0, method=LinkMethod.AUTO)
+    # A person merged away whose link was left behind (the merge moves links; the view
+    # must still not take the person for active):
+    uow.session.execute(
+        update(PersonRow)
+        .where(PersonRow.id == parse_enterprise_id(merged))
+        .values(status=PersonStatus.MERGED.value, merged_into_id=parse_enterprise_id(survivor))
+    )
+    pks = [uow.records.require(ref).pk for ref in refs]
+    views, active = uow.records.match_views_and_persons([pks[3], 999_999, *pks[:3]])
+    assert [v.ref for v in views] == [refs[3], refs[0], refs[1], refs[2]]
+    assert [v.enterprise_id for v in views] == [None, merged, survivor, other]
+    assert active == {survivor, other}
+    assert views == uow.records.match_views([pks[3], *pks[:3]])
+    assert uow.records.match_views_and_persons([]) == ([], frozenset())
