@@ -92,7 +92,11 @@ class PairContext:
             ur = uniques % (len(vocab) + 1)
             scorer = _SCORERS[metric]
             values = cpdist(
-                list(vocab[ul]), list(vocab[ur]), scorer=scorer, dtype=np.float64, workers=-1
+                list(vocab[ul]),
+                list(vocab[ur]),
+                scorer=scorer,
+                dtype=np.float64,
+                workers=_workers(len(uniques)),
             )
             cache[pos] = np.asarray(values, dtype=np.float64)[inverse]
             self._similarity[key] = cache
@@ -236,9 +240,19 @@ def _code_similarity(
         list(vocab[uniques % width]),
         scorer=JaroWinkler.similarity,
         dtype=np.float64,
-        workers=-1,
+        workers=_workers(len(uniques)),
     )
     return np.asarray(values, dtype=np.float64)[inverse]
+
+
+_PARALLEL_FROM = 2_000
+"""Pairs from which a string metric is computed on all cores: starting the threads costs
+~0.2 ms a call (the feed's small runs make dozens of calls), which 2,000 pairs repay."""
+
+
+def _workers(pairs: int) -> int:
+    """rapidfuzz's ``workers`` for this many pairs: all cores (-1) or the calling thread."""
+    return -1 if pairs >= _PARALLEL_FROM else 1
 
 
 @dataclass(frozen=True)
