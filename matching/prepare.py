@@ -350,30 +350,10 @@ def prepare_records(records: Sequence[Record], memo: NormalisedMemo) -> Prepared
     n = len(records)
     values: dict[str, list[str | None]] = {}
     for column, (field, normaliser, _) in _BASE.items():
-        known = memo.column(column)
-        out: list[str | None] = []
-        for record in records:
-            raw = getattr(record, field)
-            if raw is None:
-                out.append(None)
-                continue
-            try:
-                out.append(known[raw])
-            except KeyError:
-                out.append(known.setdefault(raw, normaliser(raw)))
-        values[column] = out
+        raw = [getattr(record, field) for record in records]
+        values[column] = _remembered(raw, normaliser, memo.column(column))
     for column, (base, function, _) in DERIVED.items():
-        known = memo.column(column)
-        out = []
-        for value in values[base]:
-            if value is None:
-                out.append(None)
-                continue
-            try:
-                out.append(known[value])
-            except KeyError:
-                out.append(known.setdefault(value, function(value)))
-        values[column] = out
+        values[column] = _remembered(values[base], function, memo.column(column))
     codes: dict[str, IntArray] = {}
     vocab: dict[str, npt.NDArray[np.object_]] = {}
     for vocab_name, columns in _COLUMNS_BY_VOCABULARY.items():
@@ -387,3 +367,22 @@ def prepare_records(records: Sequence[Record], memo: NormalisedMemo) -> Prepared
         vocab[vocab_name] = np.fromiter(table, dtype=object, count=len(table))
     ids = np.fromiter((str(r.record_id) for r in records), dtype=object, count=n)
     return PreparedFrame(codes=codes, vocab=vocab, record_ids=ids)
+
+
+def _remembered(
+    values: Sequence[str | None],
+    function: Callable[[str | None], str | None],
+    known: dict[str, str | None],
+) -> list[str | None]:
+    """``function`` of each value (``None`` stays ``None``), each distinct value computed
+    once and remembered in ``known``."""
+    out: list[str | None] = []
+    for value in values:
+        if value is None:
+            out.append(None)
+            continue
+        try:
+            out.append(known[value])
+        except KeyError:
+            out.append(known.setdefault(value, function(value)))
+    return out
