@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import lru_cache
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import (
     ColumnElement,
@@ -19,6 +19,7 @@ from sqlalchemy import (
     or_,
     select,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.base import Executable
 
@@ -43,6 +44,7 @@ from mpi.store.models import (
     PersonRow,
     RecordIdentifier,
     SourceRecordRow,
+    UtcDateTime,
 )
 
 T = TypeVar("T")
@@ -394,7 +396,7 @@ class RecordRepository:
         self._ctx.session.flush()
         connection = self._ctx.session.connection()
         dialect = connection.dialect
-        to_utc = _utc_reader(dialect.name)
+        to_utc = _timestamp_reader(dialect)
         active = RecordStatus.ACTIVE
         person_active = PersonStatus.ACTIVE.value
         for chunk in _chunks(wanted, 500):
@@ -779,38 +781,35 @@ _MATCH_FIXED = 8
 """Columns before the demographics in :func:`_match_sql`."""
 
 
+_MATCH_HEAD = (
+    "SELECT r.id, r.source_id, r.status, r.created_at, r.updated_at, d.namespace,"
+    " l.person_id, p.status, "
+    + ", ".join(f"r.{name}" for name in DEMOGRAPHIC_COLUMNS)
+    + f" FROM {SourceRecordRow.__tablename__} r"
+    f" JOIN {IdentityDomainRow.__tablename__} d ON d.id = r.domain_id"
+    f" LEFT JOIN {LinkRow.__tablename__} l ON l.record_id = r.id"
+    f" LEFT JOIN {PersonRow.__tablename__} p ON p.id = l.person_id"
+)
+"""The select of :meth:`RecordRepository.match_views_and_persons` up to its condition."""
+
+
 def _match_sql(dialect: str, paramstyle: str, pks: Sequence[int]) -> tuple[str, Any]:
     """The driver's SQL and parameters of :meth:`RecordRepository.match_views_and_persons`."""
-    records, domains = SourceRecordRow.__tablename__, IdentityDomainRow.__tablename__
-    links, persons = LinkRow.__tablename__, PersonRow.__tablename__
-    columns = ", ".join(f"r.{name}" for name in DEMOGRAPHIC_COLUMNS)
-    head = (
-        f"SELECT r.id, r.source_id, r.status, r.created_at, r.updated_at, d.namespace,"
-        f" l.person_id, p.status, {columns}"
-        f" FROM {records} r JOIN {domains} d ON d.id = r.domain_id"
-        f" LEFT JOIN {links} l ON l.record_id = r.id"
-        f" LEFT JOIN {persons} p ON p.id = l.person_id"
-    )
     if dialect == "postgresql":
-        return f"{head} WHERE r.id = ANY(%s::bigint[])", (list(pks),)
+        return f"{_MATCH_HEAD} WHERE r.id = ANY(%s::bigint[])", (list(pks),)
     mark = "?" if paramstyle == "qmark" else "%s"
-    return f"{head} WHERE r.id IN ({', '.join([mark] * len(pks))})", tuple(pks)
+    return f"{_MATCH_HEAD} WHERE r.id IN ({', '.join([mark] * len(pks))})", tuple(pks)
 
 
-def _utc_reader(dialect: str) -> Callable[[Any], datetime]:
-    """Driver timestamps as :class:`~mpi.store.models.UtcDateTime` reads them (aware UTC):
-    SQLite keeps naive UTC text, PostgreSQL returns aware datetimes."""
-    if dialect == "sqlite":
-        return _sqlite_utc
-    return lambda value: value.astimezone(UTC)
-
-
-@lru_cache(maxsize=4096)
-def _sqlite_utc(value: str | datetime) -> datetime:
-    # Cached: records written together (a feed run, a load batch) share their timestamps.
-    return (value if isinstance(value, datetime) else datetime.fromisoformat(value)).replace(
-        tzinfo=UTC
-    )
+@lru_cache(maxsize=8)
+def _timestamp_reader(dialect: Dialect) -> Callable[[Any], datetime]:
+    """Driver timestamps as :class:`~mpi.store.models.UtcDateTime` reads them (its own
+    result processing), remembered per value: records written together (a feed run, a
+    load batch) share their timestamps."""
+    process = UtcDateTime().dialect_impl(dialect).result_processor(dialect, None)
+    assert process is not None
+    # Never None: both columns are NOT NULL.
+    return cast(Callable[[Any], datetime], lru_cache(maxsize=4096)(process))
 
 
 def _birth_date_criterion(digits: str) -> ColumnElement[bool]:
