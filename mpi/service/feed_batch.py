@@ -73,9 +73,10 @@ VECTOR_PAIRS = 300
 """From this many candidate pairs in a run on, they are scored with the vectorised
 comparisons; below, one by one with the scalar scorer. Measured at 1M persons (400
 feed messages, ~33 candidates each, almost all distinct): the scalar scorer takes
-~105 µs a pair (each candidate normalised on first read), the vectorised one ~20 ms
-a call and then ~35-60 µs a pair: equal at ~260 pairs (runs of 8), 2.1 against 3.5 ms
-a message at runs of 16."""
+~100 µs a pair (each candidate normalised on first read); the vectorised one, with
+:func:`~matching.prepare.prepare_records`, ~10-20 ms a call and then ~30 µs a pair
+(runs of 16: 1.5 against 3.3 ms a message). It already wins at ~100 pairs (runs of
+3: 2.7 against 3.3 ms a message); 300 leaves a margin for the machine's noise."""
 _NEW_PERSON = "\x00new:"
 """Prefix of a person the run creates (its number follows), until the run writes it."""
 
