@@ -288,16 +288,8 @@ def _normalised_values(
     codes, uniques = pd.factorize(raw, use_na_sentinel=True)
     if memo is None:
         values = [normaliser(v if isinstance(v, str) else None) for v in uniques]
-    else:
-        values = []
-        for v in uniques:
-            if not isinstance(v, str):
-                values.append(normaliser(None))
-                continue
-            try:
-                values.append(memo[v])
-            except KeyError:
-                values.append(memo.setdefault(v, normaliser(v)))
+    else:  # every normaliser maps None to None (a test pins it)
+        values = _remembered([v if isinstance(v, str) else None for v in uniques], normaliser, memo)
     normal = np.array([*values, None], dtype=object)
     return normal[codes]
 

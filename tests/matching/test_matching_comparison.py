@@ -205,3 +205,11 @@ def test_prepare_records_makes_prepare_frames_frame(
             assert got.codes[column].tolist() == codes.tolist(), column
         for name, words in expected.vocab.items():
             assert got.vocab[name].tolist() == words.tolist(), name
+
+
+def test_every_normaliser_maps_missing_to_missing() -> None:
+    # The memo-backed paths (prepare_frame with a memo, prepare_records) skip missing values.
+    from matching.prepare import _BASE, DERIVED
+
+    assert {c: n(None) for c, (_, n, _) in _BASE.items()} == dict.fromkeys(_BASE)
+    assert {c: f(None) for c, (_, f, _) in DERIVED.items()} == dict.fromkeys(DERIVED)
