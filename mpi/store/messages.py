@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import insert, select, tuple_
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
 from mpi.domain import MessageLogEntry, SourceSystem
@@ -80,22 +80,26 @@ class MessageLogRepository:
         return _to_entry(row)
 
     def logged(self, messages: Sequence[tuple[SourceSystem, str]]) -> set[tuple[SourceSystem, str]]:
-        """Which of these ``(sender, control id)`` are logged already (one query)."""
-        wanted = list(dict.fromkeys((s.application, s.facility, c) for s, c in messages))
+        """Which of these ``(sender, control id)`` are logged already (one query per sender).
+
+        Each query is one index look-up per control id. The same question as one
+        ``(application, facility, control id) IN (...)`` made SQLite scan the whole log,
+        which grows with every message (a test checks the plans).
+        """
+        by_sender: dict[SourceSystem, list[str]] = {}
+        for sender, control in dict.fromkeys(messages):
+            by_sender.setdefault(sender, []).append(control)
         found: set[tuple[SourceSystem, str]] = set()
-        for start in range(0, len(wanted), _PER_QUERY):
-            rows = self._ctx.session.execute(
-                select(
-                    MessageLog.sender_application, MessageLog.sender_facility, MessageLog.control_id
-                ).where(
-                    tuple_(
-                        MessageLog.sender_application,
-                        MessageLog.sender_facility,
-                        MessageLog.control_id,
-                    ).in_(wanted[start : start + _PER_QUERY])
+        for sender, controls in by_sender.items():
+            for start in range(0, len(controls), _PER_QUERY):
+                rows = self._ctx.session.scalars(
+                    select(MessageLog.control_id).where(
+                        MessageLog.sender_application == sender.application,
+                        MessageLog.sender_facility == sender.facility,
+                        MessageLog.control_id.in_(controls[start : start + _PER_QUERY]),
+                    )
                 )
-            )
-            found.update((SourceSystem(app, fac), control) for app, fac, control in rows)
+                found.update((sender, control) for control in rows)
         return found
 
     def record_many(self, entries: Sequence[tuple[SourceSystem, str, str, bytes]]) -> None:
