@@ -248,11 +248,13 @@ def route_queued(
     try:
         with ThreadPoolExecutor(len(messages)) as pool:
             lock.acquire()  # hold the writer so that everything queues up behind the first
-            futures = [pool.submit(router.route, messages[0])]
-            for n, raw in enumerate(messages[1:], start=1):
-                futures.append(pool.submit(router.route, raw))
-                _wait(lambda n=n: group._queue.qsize() >= n - 1)
-            lock.release()
+            try:
+                futures = [pool.submit(router.route, messages[0])]
+                for n, raw in enumerate(messages[1:], start=1):
+                    futures.append(pool.submit(router.route, raw))
+                    _wait(lambda n=n: group._queue.qsize() >= n - 1)
+            finally:  # also when they never queue up: the test then fails instead of hanging
+                lock.release()
             answers = [ack_fields(f.result(timeout=30) or b"") for f in futures]
     finally:
         group.close()
