@@ -5,7 +5,11 @@ For each backend (SQLite, PostgreSQL): a fresh index is pre-loaded with
 ``mpi serve`` is started on it, and ``--messages`` further records of the same
 population (some of them new copies of pre-loaded persons, so the matcher
 links) arrive as ``ADT^A01`` over ``--connections`` concurrent connections,
-each waiting for its ACK before sending the next (original mode). Printed:
+each waiting for its ACK before sending the next (original mode). Before the feed,
+the message log gets ``--logged`` earlier answers (default: one per pre-loaded
+record, as if the index had been fed message by message; ``mpi load`` logs
+none): a statement that scans the log slows every batch of a feed that has been
+running for weeks, and a benchmark on an empty log would not show it. Printed:
 
 | column | meaning |
 | --- | --- |
@@ -117,6 +121,41 @@ def preload(db_url: str, config: Path, rows: list[dict[str, str]], workdir: Path
     return time.perf_counter() - started
 
 
+def fill_message_log(db_url: str, count: int) -> None:
+    """Log ``count`` earlier answers from the benchmark's senders (control ids ``H…``)."""
+    import sqlalchemy as sa
+
+    from mpi.store import create_engine
+
+    senders = [(app, fac) for _, _, app, fac in DOMAINS]
+    engine = create_engine(db_url)
+    try:
+        with engine.begin() as conn:
+            if engine.dialect.name == "sqlite":
+                numbers = (
+                    "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n "
+                    "WHERE i + 1 < :count) SELECT i FROM n"
+                )
+                text = "'H' || printf('%09d', i)"
+            else:
+                numbers = "SELECT generate_series(0, :count - 1) AS i"
+                text = "'H' || lpad(i::text, 9, '0')"
+            cases = " ".join(f"WHEN {k} THEN '{a}'" for k, (a, _) in enumerate(senders))
+            facilities = " ".join(f"WHEN {k} THEN '{f}'" for k, (_, f) in enumerate(senders))
+            conn.execute(
+                sa.text(
+                    "INSERT INTO message_log (sender_application, sender_facility, control_id,"
+                    " digest, response, received_at)"
+                    f" SELECT CASE i % {len(senders)} {cases} END,"
+                    f" CASE i % {len(senders)} {facilities} END, {text}, 'x',"
+                    " :response, :at FROM (" + numbers + ") AS numbers"
+                ),
+                {"count": count, "response": b"MSH|", "at": "2026-01-01 00:00:00"},
+            )
+    finally:
+        engine.dispose()
+
+
 def count_persons(db_url: str) -> int:
     from mpi.store import Store
 
@@ -168,6 +207,10 @@ def run_backend(backend: str, args: argparse.Namespace, workdir: Path) -> list[R
         seconds = preload(db_url, config, preload_rows, workdir)
         persons = count_persons(db_url)
         print(f"[{backend}] {persons:,} persons indexed in {seconds:.1f} s", file=sys.stderr)
+        logged = len(preload_rows) if args.logged is None else args.logged
+        if logged:
+            fill_message_log(db_url, logged)
+            print(f"[{backend}] {logged:,} earlier answers in the message log", file=sys.stderr)
         messages = [adt_a01(r, f"B{i:08d}") for i, r in enumerate(feed_rows)]
         extra = [] if args.feed_batch is None else ["--feed-batch", str(args.feed_batch)]
         with mpi_serve(db_url, config, workdir, extra=extra) as served:
@@ -245,6 +288,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         type=int,
         default=None,
         help="mpi serve's group commit size (0: one transaction a message; default: serve's)",
+    )
+    parser.add_argument(
+        "--logged",
+        type=int,
+        default=None,
+        help="earlier answers in the message log before the feed (default: --records)",
     )
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--pg-url", default=PG_ADMIN, help="PostgreSQL maintenance database")

@@ -81,3 +81,27 @@ async def test_feed_measures_every_answer() -> None:
     assert sorted(r.header.control_id for r, _ in handler.calls) == sorted(
         f"C{i}" for i in range(30)
     )
+
+
+def test_the_message_log_is_filled_with_earlier_answers_of_the_benchmarks_senders(
+    db_url: str,
+) -> None:
+    from benchmarks.feed_bench import fill_message_log
+    from mpi.domain import SourceSystem
+    from mpi.store import Store
+
+    fill_message_log(db_url, 10)
+    store = Store.open(db_url, upgrade=False)
+    try:
+        with store.unit_of_work(readonly=True) as uow:
+            senders = [SourceSystem(app, fac) for *_, app, fac in DOMAINS]
+            asked = [(s, f"H{i:09d}") for s in senders for i in range(11)]
+            found = uow.messages.logged(asked)
+            entry = uow.messages.get(senders[1], "H000000001")
+    finally:
+        store.dispose()
+    # Ten answers, the senders taking turns: H0, H3, H6, H9 from the first, and so on.
+    assert len(found) == 10
+    assert (senders[0], "H000000009") in found and (senders[1], "H000000001") in found
+    assert (senders[0], "H000000001") not in found
+    assert entry is not None and entry.response == b"MSH|"
