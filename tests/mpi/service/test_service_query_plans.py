@@ -1,24 +1,18 @@
 """Every statement the MLLP services run finds its rows through an index.
 
-The feed, PIX and PDQ run the same few statements millions of times against tables
-that only grow (records, keys, links, persons, the message log, the audit trail).
-One statement that scans such a table is invisible in a short test and in a short
-benchmark, and ruins a feed after weeks: the message log's replay check scanned the
-whole log on every batch (Dec 2026). This test records every statement of a
-realistic session on SQLite (registrations one by one and in a run, an update, a
-merge, a re-delivery, PIX and PDQ queries) and asks SQLite for each one's plan.
+A realistic session on SQLite (registrations one by one and in a run, an update, a
+merge, a re-delivery, PIX and PDQ queries, then what operators and the ITI-10
+dispatcher read) is recorded, and no statement of it may scan a table that grows
+(see :mod:`tests.mpi.query_plans`).
 """
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from conftest import make_settings
 from query_helpers import pdq_message, pix_message
 from service_helpers import RC, ack_fields, adt
@@ -30,23 +24,7 @@ from mpi.serve import build_router
 from mpi.service import ServiceContext, open_context
 from mpi.service.feed import FeedService
 from mpi.service.feed_batch import BatchRegistrar
-
-GROWING = {
-    "audit_event",
-    "blocking_key",
-    "enterprise_person",
-    "link",
-    "message_log",
-    "mother_child",
-    "outbox",
-    "person_merge",
-    "record_identifier",
-    "review_task",
-    "source_record",
-}
-"""The tables that grow with the feed (the others hold configuration: a few rows)."""
-
-_SCAN = re.compile(r"\bSCAN (\w+)")
+from tests.mpi.query_plans import record_statements, scans
 
 
 @pytest.fixture
@@ -54,35 +32,6 @@ def sqlite_ctx(tmp_path: Path) -> Iterator[ServiceContext]:
     ctx = open_context(make_settings(f"sqlite:///{tmp_path / 'plans.db'}"))
     yield ctx
     ctx.store.dispose()
-
-
-def record_statements(engine: sa.Engine) -> list[tuple[str, Any]]:
-    """Every single-row-set statement executed on ``engine`` from now on (not bulk inserts)."""
-    seen: list[tuple[str, Any]] = []
-
-    def before(
-        conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool
-    ) -> None:
-        if not many and statement.lstrip().upper().startswith(("SELECT", "UPDATE", "DELETE")):
-            seen.append((statement, parameters))
-
-    sa.event.listen(engine, "before_cursor_execute", before)
-    return seen
-
-
-def scans(engine: sa.Engine, statements: list[tuple[str, Any]]) -> dict[str, list[str]]:
-    """Per statement that scans a growing table, its plan's lines that do."""
-    found: dict[str, list[str]] = {}
-    with engine.connect() as conn:
-        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        for statement, parameters in dict.fromkeys(
-            (s, tuple(p) if isinstance(p, list) else p) for s, p in statements
-        ):
-            plan = cursor.execute(f"EXPLAIN QUERY PLAN {statement}", parameters).fetchall()
-            bad = [row[-1] for row in plan if set(_SCAN.findall(row[-1])) & GROWING]
-            if bad:
-                found[" ".join(statement.split())] = bad
-    return found
 
 
 def test_no_statement_of_the_feed_pix_or_pdq_scans_a_growing_table(
