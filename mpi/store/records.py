@@ -802,7 +802,7 @@ def _timestamp_reader(dialect: Dialect) -> Callable[[Any], datetime]:
     return cast(Callable[[Any], datetime], lru_cache(maxsize=4096)(process))
 
 
-def _records_with_identifier(ref: SourceRecordRef) -> CompoundSelect:
+def _records_with_identifier(ref: SourceRecordRef) -> CompoundSelect[tuple[int]]:
     """The keys of the records whose own id, or a carried id, is ``ref``.
 
     Two index look-ups joined by ``UNION``: the same condition written as ``own id
