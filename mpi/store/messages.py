@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import insert, select, tuple_
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
 from mpi.domain import MessageLogEntry, SourceSystem
@@ -87,43 +87,37 @@ class MessageLogRepository:
         PostgreSQL takes ``(application, facility, control id) IN ((...), ...)`` (an
         index scan per row value; as ``control_id = ANY(...)`` it filtered a sender's whole
         log until the table was analysed); SQLite takes ``control_id IN (...)`` per sender
-        (the row values made it scan the whole log).
+        (the row values made it scan the whole log). The driver's own SQL: the feed asks
+        once a batch, and SQLAlchemy's statement work cost ten times the look-up (~160
+        against ~16 µs, Dec 2026).
         """
         wanted = list(dict.fromkeys(messages))
         found: set[tuple[SourceSystem, str]] = set()
-        if self._ctx.session.connection().dialect.name == "postgresql":
-            keys = [(s.application, s.facility, c) for s, c in wanted]
-            for start in range(0, len(keys), _PER_QUERY):
-                rows = self._ctx.session.execute(
-                    select(
-                        MessageLog.sender_application,
-                        MessageLog.sender_facility,
-                        MessageLog.control_id,
-                    ).where(
-                        tuple_(
-                            MessageLog.sender_application,
-                            MessageLog.sender_facility,
-                            MessageLog.control_id,
-                        ).in_(keys[start : start + _PER_QUERY])
-                    )
-                )
+        self._ctx.session.flush()  # the driver-level statements must see pending rows
+        connection = self._ctx.session.connection()
+        if connection.dialect.name == "postgresql":
+            for start in range(0, len(wanted), _PER_QUERY):
+                chunk = wanted[start : start + _PER_QUERY]
+                rows = connection.exec_driver_sql(
+                    f"{_SELECT} WHERE (sender_application, sender_facility, control_id)"
+                    f" IN ({', '.join(['(%s, %s, %s)'] * len(chunk))})",
+                    tuple(v for s, c in chunk for v in (s.application, s.facility, c)),
+                ).all()
                 found.update((SourceSystem(app, fac), control) for app, fac, control in rows)
             return found
+        mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
         by_sender: dict[SourceSystem, list[str]] = {}
         for sender, control in wanted:
             by_sender.setdefault(sender, []).append(control)
         for sender, controls in by_sender.items():
             for start in range(0, len(controls), _PER_QUERY):
-                found.update(
-                    (sender, control)
-                    for control in self._ctx.session.scalars(
-                        select(MessageLog.control_id).where(
-                            MessageLog.sender_application == sender.application,
-                            MessageLog.sender_facility == sender.facility,
-                            MessageLog.control_id.in_(controls[start : start + _PER_QUERY]),
-                        )
-                    )
-                )
+                ids = controls[start : start + _PER_QUERY]
+                rows = connection.exec_driver_sql(
+                    f"{_SELECT} WHERE sender_application = {mark} AND sender_facility = {mark}"
+                    f" AND control_id IN ({', '.join([mark] * len(ids))})",
+                    (sender.application, sender.facility, *ids),
+                ).all()
+                found.update((sender, control) for _, _, control in rows)
         return found
 
     def record_many(self, entries: Sequence[tuple[SourceSystem, str, str, bytes]]) -> None:
@@ -157,6 +151,8 @@ class MessageLogRepository:
 
 _PER_QUERY = 300
 """``(application, facility, control id)`` triples per lookup (SQLite: 999 parameters)."""
+_SELECT = f"SELECT sender_application, sender_facility, control_id FROM {MessageLog.__tablename__}"
+"""The replay check's select up to its condition (:meth:`MessageLogRepository.logged`)."""
 
 
 def _to_entry(row: MessageLog) -> MessageLogEntry:
