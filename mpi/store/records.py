@@ -363,13 +363,17 @@ class RecordRepository:
         """
         domain_id = self._ctx.domain_id(domain)
         found: dict[str, int] = {}
+        # The driver's own SQL: the feed asks once a batch, and SQLAlchemy's statement
+        # work cost ten times the look-up (~140 against ~16 µs, Dec 2026).
+        self._ctx.session.flush()  # the driver-level statement must see pending records
+        connection = self._ctx.session.connection()
+        mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
         for chunk in _chunks(list(dict.fromkeys(source_ids)), 500):
-            rows = self._ctx.session.execute(
-                select(SourceRecordRow.source_id, SourceRecordRow.id).where(
-                    SourceRecordRow.domain_id == domain_id,
-                    SourceRecordRow.source_id.in_(chunk),
-                )
-            )
+            rows = connection.exec_driver_sql(
+                f"SELECT source_id, id FROM {SourceRecordRow.__tablename__}"
+                f" WHERE domain_id = {mark} AND source_id IN ({', '.join([mark] * len(chunk))})",
+                (domain_id, *chunk),
+            ).all()
             found.update({sid: pk for sid, pk in rows})
         return found
 
