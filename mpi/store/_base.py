@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sqlalchemy import select
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -21,6 +22,11 @@ Clock = Callable[[], datetime]
 def utc_now() -> datetime:
     """The current time in UTC (the default clock)."""
     return datetime.now(UTC)
+
+
+def placeholder(paramstyle: str) -> str:
+    """The driver's positional parameter mark: ``?`` (SQLite) or ``%s`` (psycopg)."""
+    return "?" if paramstyle == "qmark" else "%s"
 
 
 @dataclass(slots=True)
@@ -46,9 +52,8 @@ class Context:
             return cached
         # The driver's own SQL: SQLAlchemy's statement work cost ~100 µs, the look-up ~15
         # (once per unit of work and domain: once a message when the feed is quiet).
-        self.session.flush()  # a domain registered in this unit of work must be seen
-        connection = self.session.connection()
-        mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+        connection = self.driver_connection()  # a domain registered here must be seen
+        mark = placeholder(connection.dialect.paramstyle)
         found = connection.exec_driver_sql(
             f"SELECT id FROM {IdentityDomainRow.__tablename__} WHERE namespace = {mark}",
             (namespace,),
@@ -57,6 +62,13 @@ class Context:
             raise UnknownDomain(namespace)
         self.domain_ids[namespace] = int(found)
         return int(found)
+
+    def driver_connection(self) -> Connection:
+        """The unit of work's connection, for statements in the driver's own SQL (or Core
+        without ORM row processing), after the session's pending rows are flushed: such
+        statements bypass the session's autoflush, and must still see them."""
+        self.session.flush()
+        return self.session.connection()
 
     def record_pk(self, ref: SourceRecordRef) -> int:
         """The key of a stored source record.

@@ -15,7 +15,7 @@ import pandas as pd
 from sqlalchemy import delete, insert, select
 
 from mpi.domain import RecordStatus, SourceRecord, SourceRecordRef
-from mpi.store._base import Context
+from mpi.store._base import Context, placeholder
 from mpi.store.models import BlockingKey
 from mpi.store.records import RecordRepository
 
@@ -55,7 +55,7 @@ def _candidates_statement(paramstyle: str, count: int) -> str:
     """
     found = _CANDIDATE_STATEMENTS.get((paramstyle, count))
     if found is None:
-        mark = "?" if paramstyle == "qmark" else "%s"
+        mark = placeholder(paramstyle)
         table = BlockingKey.__tablename__
         parts = [
             f"SELECT {i} AS n, s{i}.record_id FROM (SELECT record_id FROM {table}"
@@ -170,8 +170,7 @@ class BlockingKeyRepository:
         if limit_per_key < 1:
             return {}
         groups: dict[int, list[int]] = {}
-        self._ctx.session.flush()  # the driver-level query below must see pending keys
-        connection = self._ctx.session.connection()
+        connection = self._ctx.driver_connection()
         paramstyle = connection.dialect.paramstyle
         if connection.dialect.name == "postgresql":
             bounds = [_fetch_limit(limits[h], limit_per_key) for h in hashes]

@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 
 from mpi.domain import MessageLogEntry, SourceSystem
 from mpi.errors import Conflict
-from mpi.store._base import Context, is_unique_violation
+from mpi.store._base import Context, is_unique_violation, placeholder
 from mpi.store.models import MessageLog
 
 __all__ = ["MessageLogRepository"]
@@ -93,8 +93,7 @@ class MessageLogRepository:
         """
         wanted = list(dict.fromkeys(messages))
         found: set[tuple[SourceSystem, str]] = set()
-        self._ctx.session.flush()  # the driver-level statements must see pending rows
-        connection = self._ctx.session.connection()
+        connection = self._ctx.driver_connection()
         if connection.dialect.name == "postgresql":
             for start in range(0, len(wanted), _PER_QUERY):
                 chunk = wanted[start : start + _PER_QUERY]
@@ -105,7 +104,7 @@ class MessageLogRepository:
                 ).all()
                 found.update((SourceSystem(app, fac), control) for app, fac, control in rows)
             return found
-        mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+        mark = placeholder(connection.dialect.paramstyle)
         by_sender: dict[SourceSystem, list[str]] = {}
         for sender, control in wanted:
             by_sender.setdefault(sender, []).append(control)

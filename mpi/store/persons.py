@@ -102,8 +102,7 @@ class PersonRepository:
         out: dict[str, str] = {}
         numbers = list(wanted)
         table = PersonRow.__table__
-        self._ctx.session.flush()  # Core below (no ORM row processing) sees pending changes
-        connection = self._ctx.session.connection()
+        connection = self._ctx.driver_connection()  # Core below, no ORM row processing
         for start in range(0, len(numbers), 500):
             rows = connection.execute(
                 select(table.c.id, table.c.status).where(

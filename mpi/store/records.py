@@ -36,7 +36,7 @@ from mpi.domain import (
     parse_enterprise_id,
 )
 from mpi.errors import DuplicateRecord, NotFound
-from mpi.store._base import Context, enterprise_id, is_unique_violation
+from mpi.store._base import Context, enterprise_id, is_unique_violation, placeholder
 from mpi.store.models import (
     Base,
     BlockingKey,
@@ -365,9 +365,8 @@ class RecordRepository:
         found: dict[str, int] = {}
         # The driver's own SQL: the feed asks once a batch, and SQLAlchemy's statement
         # work cost ten times the look-up (~140 against ~16 µs, Dec 2026).
-        self._ctx.session.flush()  # the driver-level statement must see pending records
-        connection = self._ctx.session.connection()
-        mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+        connection = self._ctx.driver_connection()
+        mark = placeholder(connection.dialect.paramstyle)
         for chunk in _chunks(list(dict.fromkeys(source_ids)), 500):
             rows = connection.exec_driver_sql(
                 f"SELECT source_id, id FROM {SourceRecordRow.__tablename__}"
@@ -397,9 +396,7 @@ class RecordRepository:
         wanted = list(dict.fromkeys(pks))
         by_pk: dict[int, SourceRecord] = {}
         active_persons: set[str] = set()
-        # Flushed first, as the session would: the driver-level query must see pending rows.
-        self._ctx.session.flush()
-        connection = self._ctx.session.connection()
+        connection = self._ctx.driver_connection()
         dialect = connection.dialect
         to_utc = _timestamp_reader(dialect)
         active = RecordStatus.ACTIVE
@@ -791,7 +788,7 @@ def _match_sql(dialect: str, paramstyle: str, pks: Sequence[int]) -> tuple[str, 
     """The driver's SQL and parameters of :meth:`RecordRepository.match_views_and_persons`."""
     if dialect == "postgresql":
         return f"{_MATCH_HEAD} WHERE r.id = ANY(%s::bigint[])", (list(pks),)
-    mark = "?" if paramstyle == "qmark" else "%s"
+    mark = placeholder(paramstyle)
     return f"{_MATCH_HEAD} WHERE r.id IN ({', '.join([mark] * len(pks))})", tuple(pks)
 
 
