@@ -43,6 +43,7 @@ from benchmarks.feed_common import (
     feed,
     mpi_serve,
     read_rows,
+    remove_sqlite,
 )
 from benchmarks.synth import SynthConfig, write_csv
 
@@ -82,8 +83,7 @@ def feed_clusters(
     from mpi.store import Store
 
     db = workdir / f"agreement-{name}.db"
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    remove_sqlite(db)
     config = workdir / "mpi.toml"
     model = '[matching]\nmodel = "model.json"\n' if trained else ""
     config.write_text(config_text() + "\n" + model)

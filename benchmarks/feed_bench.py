@@ -60,6 +60,7 @@ from benchmarks.feed_common import (
     feed,
     mpi_serve,
     read_rows,
+    remove_sqlite,
     write_rows,
 )
 from benchmarks.synth import (
@@ -197,8 +198,7 @@ def run_backend(backend: str, args: argparse.Namespace, workdir: Path) -> list[R
     pg_name = None
     if backend == "sqlite":
         db_path = workdir / f"bench-{args.records}.db"
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{db_path}{suffix}").unlink(missing_ok=True)
+        remove_sqlite(db_path)
         db_url = f"sqlite:///{db_path}"
     else:
         db_url, pg_name = create_pg_database(args.pg_url)

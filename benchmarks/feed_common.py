@@ -123,6 +123,12 @@ def adt_a01(row: Mapping[str, str], control_id: str, event: str = "A01") -> byte
     return encode_message(segments, "UNICODE UTF-8")
 
 
+def remove_sqlite(path: Path) -> None:
+    """Delete a SQLite database file and its WAL and shared-memory files, if there."""
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

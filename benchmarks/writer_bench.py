@@ -43,7 +43,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.feed_bench import count_persons, fill_message_log, preload, synth_file
-from benchmarks.feed_common import adt_a01, config_text, read_rows
+from benchmarks.feed_common import adt_a01, config_text, read_rows, remove_sqlite
 from benchmarks.synth import DEFAULT_DUP_DIST, parse_dup_rate
 from benchmarks.tables import Column, Table
 
@@ -116,8 +116,7 @@ def build_index(
     index = workdir / f"writer-{args.records}-{args.seed}.db"
     if not index.exists():
         building = index.with_suffix(".building")
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{building}{suffix}").unlink(missing_ok=True)
+        remove_sqlite(building)
         url = f"sqlite:///{building}"
         seconds = preload(url, config, rows[: args.records], workdir)
         fill_message_log(url, args.records)
@@ -138,8 +137,7 @@ def run_batches(
     from mpi.settings import load_settings
 
     copy = index.with_name(f"{index.stem}-batch{batch}.db")
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{copy}{suffix}").unlink(missing_ok=True)
+    remove_sqlite(copy)
     shutil.copyfile(index, copy)
     settings = load_settings(config, environ={})
     database = dataclasses.replace(settings.database, url=f"sqlite:///{copy}")
@@ -169,8 +167,7 @@ def run_batches(
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     finally:
         ctx.store.dispose()
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{copy}{suffix}").unlink(missing_ok=True)
+        remove_sqlite(copy)
     n = len(measured)
     per = {k: 1000 * v / n for k, v in spent.items()}
     return {
