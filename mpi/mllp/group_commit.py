@@ -126,11 +126,19 @@ class GroupCommitHandler:
 
     def handle(self, request: Request, raw: bytes) -> bytes:
         """Queue the message and wait for its answer (after the commit of its batch)."""
+        return self.submit(request, raw).result()
+
+    def submit(self, request: Request, raw: bytes) -> Future[bytes]:
+        """Queue the message; its answer comes in the future (after the commit of its batch).
+
+        Raises:
+            RuntimeError: the writer is closed.
+        """
         if self._closed:
             raise RuntimeError("the feed writer is closed")
         item = _Item(request, raw)
         self._queue.put(item)
-        return item.future.result()
+        return item.future
 
     def close(self, timeout: float = 30.0) -> None:
         """Answer what is queued, then stop the writer thread."""

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-__all__ = ["WalCheckpointer"]
+__all__ = ["WalCheckpointer", "leave_checkpoints_to_another"]
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +51,7 @@ class WalCheckpointer:
         """Turn the automatic checkpoint off and start the thread; ``False`` if not SQLite WAL."""
         if not self.applies_to(self.engine) or self._thread is not None:
             return False
-        event.listen(self.engine, "connect", _no_autocheckpoint)
-        self.engine.dispose()  # pooled connections still checkpoint automatically: renew them
+        leave_checkpoints_to_another(self.engine)
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="wal-checkpoint", daemon=True)
         self._thread.start()
@@ -91,6 +90,14 @@ class WalCheckpointer:
         while not self._stop.wait(self.interval):
             self.checkpoint()
         self.checkpoint()
+
+
+def leave_checkpoints_to_another(engine: Engine) -> None:
+    """Turn the automatic checkpoint off on the engine's connections (new and pooled), for a
+    :class:`WalCheckpointer` that runs on this engine or on another process's (``mpi serve``'s
+    feed writer process leaves its checkpoints to the serving process's checkpointer)."""
+    event.listen(engine, "connect", _no_autocheckpoint)
+    engine.dispose()  # pooled connections still checkpoint automatically: renew them
 
 
 def _no_autocheckpoint(dbapi_connection: Any, _record: Any) -> None:
