@@ -191,6 +191,14 @@ def serve(
             "--feed-batch", hidden=True, help="ITI-8 messages per group commit (0: one each)."
         ),
     ] = 64,
+    feed_process: Annotated[
+        bool,
+        typer.Option(
+            "--feed-process/--no-feed-process",
+            hidden=True,
+            help="Run the feed's writer in a process of its own (the second core).",
+        ),
+    ] = True,
 ) -> None:
     """Run the MLLP listener, the ITI-10 notifier and the HTTP API until SIGINT/SIGTERM."""
     import logging
@@ -207,7 +215,11 @@ def serve(
         raise _fail(e, 2) from None
     try:
         options = ServeOptions(
-            host=host, mllp_port=mllp_port, http_port=http_port, feed_max_batch=feed_batch
+            host=host,
+            mllp_port=mllp_port,
+            http_port=http_port,
+            feed_max_batch=feed_batch,
+            feed_process=feed_process,
         )
         code = run_server(settings, options)
     except ModelFileError as e:  # [matching] model names a file that is not a model

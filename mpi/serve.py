@@ -18,27 +18,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
-import hashlib
 import logging
 import signal
 import sys
 import threading
-from collections.abc import Callable, Coroutine, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from typing import Any, TextIO, TypeVar
 
 import uvicorn
 
-from hl7.messages import PatientFeed, PatientMerge, Request
 from mpi.api import create_app
 from mpi.domain import Role
+from mpi.feed_writer import FeedWriterProcess, build_feed_writer
 from mpi.mllp import MessageHandler, MllpServer, Router, SerializedHandler, ServerIdentity
 from mpi.mllp.group_commit import GroupCommitHandler
 from mpi.notify import Notifier
+from mpi.runtime import tune_garbage_collector
 from mpi.service.context import ServiceContext, open_context
 from mpi.service.feed import FeedHandler
-from mpi.service.feed_batch import BatchRegistrar
 from mpi.service.query_handlers import PdqQueryHandler, PixQueryHandler
 from mpi.settings import Settings
 from mpi.store import UnitOfWork
@@ -68,6 +66,9 @@ class ServeOptions:
         grace: seconds to let in-flight messages finish on shutdown.
         feed_max_batch: ITI-8 messages per group commit (default 64; 0: one transaction
             each). See :mod:`mpi.mllp.group_commit` and :mod:`mpi.service.feed_batch`.
+        feed_process: run the group-commit writer in a process of its own
+            (:class:`~mpi.feed_writer.FeedWriterProcess`; ``mpi serve`` does, on a
+            database another process can open: not an in-memory SQLite one).
     """
 
     host: str = "127.0.0.1"
@@ -77,37 +78,10 @@ class ServeOptions:
     notify_interval: float = 0.5
     grace: float = 10.0
     feed_max_batch: int = FEED_MAX_BATCH
+    feed_process: bool = False
 
 
 # -- wiring --------------------------------------------------------------------------------------
-
-
-class _FeedApplier:
-    """The feed handler as a :class:`~mpi.mllp.group_commit.BatchApplier`.
-
-    ``apply`` is the feed's own processing inside the batch's unit of work (no
-    commit, no retry); any failure is raised so that the message goes alone
-    through ``handle``, which maps it to its AE/AR or replays a duplicate.
-    """
-
-    def __init__(self, handler: FeedHandler) -> None:
-        self.handler = handler
-        self.registrar = BatchRegistrar(handler.service)
-
-    def apply_run(self, uow: UnitOfWork, items: Sequence[tuple[Request, bytes]]) -> list[bytes]:
-        return self.registrar.apply(uow, items)
-
-    def apply(self, uow: UnitOfWork, request: Request, raw: bytes) -> bytes:
-        own = getattr(self.handler, "apply", None)
-        if own is not None:
-            return bytes(own(uow, request, raw))
-        if not isinstance(request, PatientFeed | PatientMerge):
-            raise TypeError(f"not a feed message: {type(request).__name__}")
-        digest = hashlib.sha256(raw).hexdigest()
-        return self.handler.service.process(uow, request, digest)[0]
-
-    def handle(self, request: Request, raw: bytes) -> bytes:
-        return self.handler.handle(request, raw)
 
 
 def build_router(
@@ -115,6 +89,7 @@ def build_router(
     write_lock: threading.Lock | None = None,
     *,
     feed_max_batch: int = 0,
+    feed: MessageHandler | None = None,
 ) -> tuple[Router, GroupCommitHandler | None]:
     """The router with the feed (ITI-8), PIX (ITI-9) and PDQ (ITI-21) handlers.
 
@@ -123,20 +98,22 @@ def build_router(
         write_lock: the process's single-writer lock (SQLite), or ``None``.
         feed_max_batch: feed messages per group commit; 0 turns group commit off
             (one transaction per message, serialised on ``write_lock`` if given).
+        feed: the feed handler to use instead (:class:`~mpi.feed_writer.FeedWriterProcess`);
+            ``feed_max_batch`` is then not used.
 
     Returns:
         The router, and the group-commit writer to close on shutdown (if any).
     """
-    handler = FeedHandler(context)
-    feed: MessageHandler = handler
     group = None
-    if feed_max_batch > 0:
-        group = GroupCommitHandler(
-            _FeedApplier(handler), context.store, max_batch=feed_max_batch, write_lock=write_lock
-        )
-        feed = group
-    elif write_lock is not None:
-        feed = SerializedHandler(handler, write_lock)
+    if feed is None:
+        handler = FeedHandler(context)
+        if feed_max_batch > 0:
+            group = build_feed_writer(context, feed_max_batch, write_lock, handler)
+            feed = group
+        elif write_lock is not None:
+            feed = SerializedHandler(handler, write_lock)
+        else:
+            feed = handler
     server = context.settings.server
     router = Router(
         ServerIdentity(server.receiving_application, server.receiving_facility),
@@ -191,9 +168,18 @@ class Serve:
         # SQLite has one writer at a time: the feed and the notifier take turns on one lock
         # instead of racing for BEGIN IMMEDIATE (SQLite's busy handler sleeps, the tail grows).
         write_lock = threading.Lock() if context.store.engine.dialect.name == "sqlite" else None
-        router, self.feed_writer = build_router(
-            context, write_lock, feed_max_batch=options.feed_max_batch
-        )
+        self.feed_writer: GroupCommitHandler | FeedWriterProcess | None = None
+        if options.feed_process and options.feed_max_batch > 0 and _shareable(settings):
+            self.feed_writer = FeedWriterProcess(
+                settings,
+                max_batch=options.feed_max_batch,
+                checkpointed=WalCheckpointer.applies_to(context.store.engine),
+            )
+            router, _ = build_router(context, write_lock, feed=self.feed_writer)
+        else:
+            router, self.feed_writer = build_router(
+                context, write_lock, feed_max_batch=options.feed_max_batch
+            )
         self.mllp = MllpServer(
             router,
             options.host,
@@ -236,7 +222,11 @@ class Serve:
             OSError: a port cannot be bound.
         """
         self.checkpointer.start()
-        await self.mllp.start()
+        try:
+            await self.mllp.start()
+        except OSError:
+            await self.stop()  # the feed writer (a process of its own) and the checkpointer
+            raise
         http_task = asyncio.create_task(self._serve_http(), name="http")
         self._tasks = [http_task, asyncio.create_task(self.notifier.run(), name="notifier")]
         while not self.http.started:
@@ -300,7 +290,7 @@ def run_server(
             out.flush()
         if settings.accepts_any_domain:
             log.warning("no [[domain]] configured: every identity domain is accepted as first seen")
-        _tune_garbage_collector()
+        tune_garbage_collector()
         return run_event_loop(_serve_until_signal(context, options, url, err))
     finally:
         context.store.dispose()
@@ -337,19 +327,6 @@ async def _serve_until_signal(
     return 0
 
 
-def _tune_garbage_collector() -> None:
-    """Fewer, cheaper garbage collections for a long-running server.
-
-    What start-up built (settings, model, caches, the ORM's mappers) lives as long as
-    the process: :func:`gc.freeze` moves it out of every future collection. Young
-    objects are collected after 20,000 allocations instead of 700. Measured on the feed
-    at 1M persons, in process: 89 -> 102 messages/s, p99 36 -> 28 ms.
-    """
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(20_000, 20, 1_000)
-
-
 def run_event_loop(main: Coroutine[Any, Any, T]) -> T:
     """Run ``main`` to completion on uvloop where it is installed (Linux and macOS:
     its loop and socket handling cost a fraction of the pure-Python ones), else on
@@ -366,3 +343,13 @@ def _safe_url(url: str) -> str:
     from sqlalchemy.engine import make_url
 
     return make_url(url).render_as_string(hide_password=True)
+
+
+def _shareable(settings: Settings) -> bool:
+    """Whether another process can open the database (not an in-memory SQLite one)."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(settings.database.url)
+    if url.get_backend_name() != "sqlite":
+        return True
+    return url.database not in (None, "", ":memory:") and url.query.get("mode") != "memory"

@@ -20,6 +20,8 @@ from hl7.messages import read_header_lenient
 from hl7.mllp import FrameDecoder, frame, send
 from hl7.responses import build_ack
 from mpi.domain import Role
+from mpi.feed_writer import FeedWriterProcess
+from mpi.mllp import GroupCommitHandler
 from mpi.serve import Serve, ServeOptions
 from mpi.service.context import open_context
 from mpi.settings import load_settings
@@ -206,11 +208,15 @@ def test_bad_config_exits_2(tmp_path: Path) -> None:
     assert "mllp.max_message_bytes" in result.stderr
 
 
-@pytest.mark.parametrize("feed_batch", [0, 8])
-async def test_serve_in_process_answers_and_stops(db_url: str, feed_batch: int) -> None:
+@pytest.mark.parametrize(("feed_batch", "process"), [(0, False), (8, False), (8, True)])
+async def test_serve_in_process_answers_and_stops(
+    db_url: str, feed_batch: int, process: bool
+) -> None:
     settings = load_settings(None, overrides={"database.url": db_url}, environ={})
     context = await asyncio.to_thread(open_context, settings)
-    options = ServeOptions(mllp_port=0, http_port=0, grace=5, feed_max_batch=feed_batch)
+    options = ServeOptions(
+        mllp_port=0, http_port=0, grace=5, feed_max_batch=feed_batch, feed_process=process
+    )
     serve = Serve(context, options)
     stop = asyncio.Event()
     ready = asyncio.Event()
@@ -227,8 +233,12 @@ async def test_serve_in_process_answers_and_stops(db_url: str, feed_batch: int) 
         await asyncio.wait_for(task, 30)
         context.store.dispose()
     assert serve.mllp.stats.messages == 1
-    if feed_batch:
-        assert serve.feed_writer is not None and serve.feed_writer.stats.messages == 1
+    if process:
+        assert isinstance(serve.feed_writer, FeedWriterProcess)
+        assert serve.feed_writer.starts == 1 and serve.feed_writer.pid is None  # stopped
+    elif feed_batch:
+        assert isinstance(serve.feed_writer, GroupCommitHandler)
+        assert serve.feed_writer.stats.messages == 1
         assert not serve.feed_writer._thread.is_alive()  # closed on shutdown
     else:
         assert serve.feed_writer is None
