@@ -244,7 +244,7 @@ def _start_profiler(pid: int, workdir: Path) -> subprocess.Popen[bytes] | None:
     print(f"profiling mpi serve (pid {pid}) into {out}", file=sys.stderr)
     return subprocess.Popen(
         [py_spy, "record", "--pid", str(pid), "--format", "raw", "--output", str(out),
-         "--rate", "200", "--threads"],
+         "--rate", "200", "--threads", "--subprocesses", "--nonblocking"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
 
