@@ -176,6 +176,17 @@ class FeedWriterProcess:
         process = self._process
         return int(process.pid) if process is not None and process.pid is not None else None
 
+    def problem(self) -> str | None:
+        """``None`` while a child takes messages, else why none does (``/health``)."""
+        if self._closed.is_set():
+            return "the feed writer process is stopped"
+        if self._conn is None:
+            return (
+                "the feed writer process exited and is being restarted; ITI-8 messages are "
+                "answered AE (send again) meanwhile"
+            )
+        return None
+
     def handle(self, request: Request, raw: bytes) -> bytes:
         """Send the message to the child and wait for its answer (after its commit).
 

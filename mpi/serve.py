@@ -197,7 +197,12 @@ class Serve:
             write_lock=write_lock,
         )
         config = uvicorn.Config(
-            app if app is not None else create_app(context),
+            app
+            if app is not None
+            else create_app(
+                context,
+                feed=self.feed_writer if isinstance(self.feed_writer, FeedWriterProcess) else None,
+            ),
             host=options.host,
             port=options.http_port,
             log_level="warning",

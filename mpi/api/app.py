@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mpi import metrics
 from mpi.api.auth import Forbidden, Unauthenticated
-from mpi.api.deps import Services
+from mpi.api.deps import FeedStatus, Services
 from mpi.api.fhir import FHIR_JSON, operation_outcome
 from mpi.api.routes import audit, fhir_routes, health, persons, reviews
 from mpi.errors import Conflict, InvalidQuery, MpiError, NotFound, StoreError
@@ -62,11 +62,13 @@ def status_of(error: MpiError) -> int:
     return 400
 
 
-def create_app(context: ServiceContext) -> FastAPI:
+def create_app(context: ServiceContext, *, feed: FeedStatus | None = None) -> FastAPI:
     """The HTTP API on ``context`` (no background tasks: ``mpi serve`` runs the notifier).
 
     Args:
         context: settings, store and matcher of the process.
+        feed: the feed writer process whose state ``/health`` and ``/metrics`` report
+            (``mpi serve`` passes its :class:`~mpi.feed_writer.FeedWriterProcess`).
     """
     app = FastAPI(
         title="MPI",
@@ -75,7 +77,7 @@ def create_app(context: ServiceContext) -> FastAPI:
         version="0.1.0",
         openapi_tags=_TAGS,
     )
-    app.state.services = Services.build(context)
+    app.state.services = Services.build(context, feed)
     for module in (health, reviews, persons, audit, fhir_routes):
         app.include_router(module.router)
     _install_error_handlers(app)

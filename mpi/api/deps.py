@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -20,11 +20,25 @@ __all__ = [
     "READER_REQUIRED",
     "Admin",
     "Context",
+    "FeedStatus",
     "Reader",
     "Reviewer",
     "Services",
     "ServicesDep",
 ]
+
+
+class FeedStatus(Protocol):
+    """What ``/health`` and ``/metrics`` read of ``mpi serve``'s feed writer process."""
+
+    @property
+    def starts(self) -> int:
+        """How many times a writer process started (more than one: it was restarted)."""
+        ...
+
+    def problem(self) -> str | None:
+        """``None`` while the writer takes messages, else why it cannot now."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,9 +50,10 @@ class Services:
     stewardship: StewardshipService
     pix: PixService
     pdq: PdqService
+    feed: FeedStatus | None = None
 
     @classmethod
-    def build(cls, context: ServiceContext) -> Services:
+    def build(cls, context: ServiceContext, feed: FeedStatus | None = None) -> Services:
         """Every service on one shared domain snapshot."""
         domains = DomainCache(context.store)
         return cls(
@@ -47,6 +62,7 @@ class Services:
             StewardshipService(context),
             PixService(context, domains),
             PdqService(context, domains),
+            feed,
         )
 
 

@@ -286,10 +286,15 @@ class HistoryOut(BaseModel):
 
 
 class HealthOut(BaseModel):
-    """Liveness and the database check."""
+    """Liveness, the database check and, when ``mpi serve`` runs one, the feed writer process."""
 
     status: Literal["ok", "error"]
     database: str = Field(examples=["ok"])
+    feed: str | None = Field(
+        default=None,
+        examples=["ok"],
+        description="the ITI-8 feed writer process: ok, or why it cannot take messages now",
+    )
 
 
 # -- mapping -------------------------------------------------------------------------------------

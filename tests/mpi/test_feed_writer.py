@@ -203,3 +203,48 @@ def test_no_feed_process_keeps_the_writer_in_process(tmp_path: Path) -> None:
             proc.kill()
             proc.communicate()
     assert proc.returncode == 0, err
+
+
+def test_health_and_metrics_report_the_writer_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from mpi.api import create_app
+
+    settings = settings_for(f"sqlite:///{tmp_path / 'mpi.db'}")
+    context = open_context(settings)
+    monkeypatch.setattr(feed_writer, "RESTART_DELAY", 600.0)
+    writer = FeedWriterProcess(settings, max_batch=8)
+    try:
+        with TestClient(create_app(context, feed=writer)) as client:
+            health = client.get("/health")
+            assert health.status_code == 200
+            assert health.json() == {"status": "ok", "database": "ok", "feed": "ok"}
+            assert "mpi_feed_writer_starts 1.0" in client.get("/metrics").text
+            pid = writer.pid
+            assert pid is not None
+            os.kill(pid, signal.SIGKILL)
+            wait_for(lambda: writer.pid is None, "the child's death to be noticed")
+            health = client.get("/health")
+            assert health.status_code == 503
+            body = health.json()
+            assert body["status"] == "error" and body["database"] == "ok"
+            assert "being restarted" in body["feed"]
+    finally:
+        writer.close()
+        context.store.dispose()
+
+
+def test_health_without_a_writer_process_says_nothing_of_it(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from mpi.api import create_app
+
+    context = open_context(settings_for(f"sqlite:///{tmp_path / 'mpi.db'}"))
+    try:
+        with TestClient(create_app(context)) as client:
+            assert client.get("/health").json() == {"status": "ok", "database": "ok"}
+            assert "mpi_feed_writer_starts" not in client.get("/metrics").text
+    finally:
+        context.store.dispose()

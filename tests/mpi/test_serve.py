@@ -147,7 +147,7 @@ def test_mpi_serve_end_to_end(db_url: str, tmp_path: Path, subscriber: Subscribe
         assert pid_rsp is not None and "^^^MPI" in pid_rsp.field(3)  # the enterprise id
         health = httpx.get(f"http://127.0.0.1:{http}/health", timeout=10)
         assert health.status_code == 200
-        assert health.json()["status"] == "ok"
+        assert health.json() == {"status": "ok", "database": "ok", "feed": "ok"}
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=30)
     finally:

@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CollectorRegistry
 
 from mpi import metrics
-from mpi.api.deps import Context
+from mpi.api.deps import FeedStatus, ServicesDep
 from mpi.api.schemas import HealthOut
 from mpi.domain import PersonStatus, ReviewStatus
 from mpi.service.context import ServiceContext
@@ -31,18 +31,27 @@ def database_problem(context: ServiceContext) -> str | None:
 @router.get(
     "/health",
     response_model=HealthOut,
-    summary="Liveness and database check",
-    responses={503: {"model": HealthOut, "description": "the database does not answer"}},
+    summary="Liveness, database and feed writer check",
+    responses={
+        503: {
+            "model": HealthOut,
+            "description": "the database does not answer, or the feed writer process is down",
+        }
+    },
 )
-def health(context: Context) -> JSONResponse:
-    """200 ``{"status": "ok", "database": "ok"}``, or 503 with what is wrong with the database."""
-    problem = database_problem(context)
-    if problem is None:
-        return JSONResponse({"status": "ok", "database": "ok"})
-    return JSONResponse({"status": "error", "database": problem}, status_code=503)
+def health(services: ServicesDep) -> JSONResponse:
+    """200 ``{"status": "ok", "database": "ok"}`` (and ``"feed": "ok"`` when ``mpi serve`` runs
+    a feed writer process), or 503 with what is wrong: the database, or a feed writer process
+    that cannot take messages (it restarts by itself; ITI-8 messages get AE meanwhile)."""
+    body = {"status": "ok", "database": database_problem(services.context) or "ok"}
+    if services.feed is not None:
+        body["feed"] = services.feed.problem() or "ok"
+    if any(value != "ok" for value in body.values()):
+        return JSONResponse({**body, "status": "error"}, status_code=503)
+    return JSONResponse(body)
 
 
-def _gauges(context: ServiceContext) -> CollectorRegistry:
+def _gauges(context: ServiceContext, feed: FeedStatus | None) -> CollectorRegistry:
     def open_reviews() -> float:
         with context.store.unit_of_work(readonly=True) as uow:
             return float(uow.reviews.count(ReviewStatus.OPEN))
@@ -51,15 +60,20 @@ def _gauges(context: ServiceContext) -> CollectorRegistry:
         with context.store.unit_of_work(readonly=True) as uow:
             return float(uow.persons.count(PersonStatus.ACTIVE))
 
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(
-        metrics.GaugeCollector(
-            [
-                ("mpi_review_backlog", "Open review tasks.", open_reviews),
-                ("mpi_persons_active", "Active enterprise persons.", active_persons),
-            ]
+    gauges = [
+        ("mpi_review_backlog", "Open review tasks.", open_reviews),
+        ("mpi_persons_active", "Active enterprise persons.", active_persons),
+    ]
+    if feed is not None:
+        gauges.append(
+            (
+                "mpi_feed_writer_starts",
+                "Feed writer processes started (more than one: one was restarted).",
+                lambda: float(feed.starts),
+            )
         )
-    )
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(metrics.GaugeCollector(gauges))
     return registry
 
 
@@ -79,6 +93,7 @@ def _gauges(context: ServiceContext) -> CollectorRegistry:
         }
     },
 )
-def prometheus_metrics(context: Context) -> Response:
+def prometheus_metrics(services: ServicesDep) -> Response:
     """Counters, histograms and gauges in the Prometheus text exposition format."""
-    return Response(metrics.render(_gauges(context)), media_type=metrics.CONTENT_TYPE)
+    registry = _gauges(services.context, services.feed)
+    return Response(metrics.render(registry), media_type=metrics.CONTENT_TYPE)
