@@ -248,3 +248,31 @@ def test_health_without_a_writer_process_says_nothing_of_it(tmp_path: Path) -> N
             assert "mpi_feed_writer_starts" not in client.get("/metrics").text
     finally:
         context.store.dispose()
+
+
+def test_rejections_come_back_from_the_child_as_the_feed_answers_them(tmp_path: Path) -> None:
+    """An unknown domain is AE 204 (nothing stored), as in process: the child's answer is the
+    feed handler's own."""
+    config = tmp_path / "mpi.toml"
+    config.write_text(
+        '[[domain]]\nnamespace = "NORTHGEN"\noid = "2.999.10.1"\n'
+        'sources = [{ application = "NG_ADT", facility = "NORTHGEN" }]\n'
+    )
+    db_url = f"sqlite:///{tmp_path / 'mpi.db'}"
+    settings = load_settings(config, overrides={"database.url": db_url}, environ={})
+    open_context(settings).store.dispose()
+    writer = FeedWriterProcess(settings, max_batch=8)
+    try:
+        raw = adt("FW-9", "NG-9").replace(b"NORTHGEN&2.999.10.1&ISO", b"NOWHERE")
+        answer = writer.handle(parse_request(decode(raw)), raw)
+        assert msa(answer) == ("AE", "FW-9")
+        err = decode(answer).segment("ERR")
+        assert err is not None and "204" in str(err)
+    finally:
+        writer.close()
+    store = Store.open(db_url, upgrade=False)
+    try:
+        with store.unit_of_work(readonly=True) as uow:
+            assert uow.persons.count() == 0
+    finally:
+        store.dispose()
