@@ -2,4 +2,5 @@
 
 from mpi.cli import main
 
-main()
+if __name__ == "__main__":  # not when a spawned child (the feed writer) imports it
+    main()
