@@ -274,6 +274,13 @@ class FeedWriterProcess:
                 self._spawn()
             except FeedWriterError as e:
                 log.error("%s; trying again", e)
+                continue
+            if self._closed.is_set():  # closed while this one started: stop it too
+                with self._lock:
+                    conn = self._conn
+                    if conn is not None:
+                        with contextlib.suppress(OSError, ValueError):
+                            conn.send_bytes(_STOP)
 
     def _deliver(self, conn: Connection) -> None:
         while True:
