@@ -15,12 +15,14 @@ import pytest
 from hl7.codec import decode
 from hl7.messages import parse_request
 from mpi import feed_writer
+from mpi.api import create_app
 from mpi.domain import SourceRecordRef
 from mpi.feed_writer import FeedWriterError, FeedWriterProcess
 from mpi.mllp import Router
 from mpi.service.context import open_context
 from mpi.settings import Settings, load_settings
 from mpi.store import Store
+from tests.mpi.api.api_helpers import TestClient
 from tests.mpi.test_serve import MPI, adt, free_port, msa, start_serve
 
 
@@ -208,10 +210,6 @@ def test_no_feed_process_keeps_the_writer_in_process(tmp_path: Path) -> None:
 def test_health_and_metrics_report_the_writer_process(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from fastapi.testclient import TestClient
-
-    from mpi.api import create_app
-
     settings = settings_for(f"sqlite:///{tmp_path / 'mpi.db'}")
     context = open_context(settings)
     monkeypatch.setattr(feed_writer, "RESTART_DELAY", 600.0)
@@ -237,10 +235,6 @@ def test_health_and_metrics_report_the_writer_process(
 
 
 def test_health_without_a_writer_process_says_nothing_of_it(tmp_path: Path) -> None:
-    from fastapi.testclient import TestClient
-
-    from mpi.api import create_app
-
     context = open_context(settings_for(f"sqlite:///{tmp_path / 'mpi.db'}"))
     try:
         with TestClient(create_app(context)) as client:
