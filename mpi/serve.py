@@ -8,10 +8,16 @@ One process, one event loop:
 * :class:`~mpi.notify.Notifier` delivers the ITI-10 outbox;
 * uvicorn serves the HTTP app (``mpi.api.create_app(context)``) inside the same loop.
 
+The feed's group-commit writer (ITI-8 decisions and commits, most of the work under a
+feed) runs beside it in a child process of its own (:class:`~mpi.feed_writer.
+FeedWriterProcess`, ``ServeOptions.feed_process``; ``mpi serve`` turns it on), on the
+second core; the router hands it each valid feed message and relays its answer.
+
 Start-up opens and migrates the database (:func:`mpi.service.context.open_context`)
 before anything listens. On first start with no ``[[api.token]]`` configured
 an admin token is created, stored and printed once. SIGINT or SIGTERM stop
-accepting, let in-flight messages finish, then the process exits with 0.
+accepting, let in-flight messages finish, stop the feed writer process, then the
+process exits with 0.
 """
 
 from __future__ import annotations
