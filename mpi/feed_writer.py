@@ -52,6 +52,7 @@ from mpi.service.feed_batch import BatchRegistrar
 from mpi.settings import Settings
 from mpi.store import Store, UnitOfWork
 from mpi.store.checkpoint import WalCheckpointer, leave_checkpoints_to_another
+from mpi.store.writer_lock import WriteLock, WriterLock
 
 __all__ = [
     "FeedApplier",
@@ -111,7 +112,7 @@ class FeedApplier:
 def build_feed_writer(
     context: ServiceContext,
     max_batch: int,
-    write_lock: threading.Lock | None = None,
+    write_lock: WriteLock | None = None,
     handler: FeedHandler | None = None,
 ) -> GroupCommitHandler:
     """The group-commit writer of the ITI-8 feed (a writer thread starts at once).
@@ -119,7 +120,8 @@ def build_feed_writer(
     Args:
         context: the service context.
         max_batch: feed messages per transaction at most.
-        write_lock: the process's single-writer lock (SQLite), or ``None``.
+        write_lock: the writers' lock (SQLite: :func:`~mpi.store.writer_lock.writer_lock_for`),
+            or ``None``.
         handler: the feed handler to use (a new one by default).
     """
     return GroupCommitHandler(
@@ -140,6 +142,9 @@ class FeedWriterProcess:
         start_timeout: seconds the child may take to open the index.
         checkpointed: a :class:`~mpi.store.checkpoint.WalCheckpointer` of the caller keeps
             the SQLite WAL short: the child's commits leave checkpoints to it.
+        write_lock: the writers' lock the child's writer shares with the caller's writers
+            (SQLite: a :class:`~mpi.store.writer_lock.WriterLock`, which works across
+            processes), or ``None``.
 
     Raises:
         FeedWriterError: the first child did not start (its reason is in the message).
@@ -152,9 +157,11 @@ class FeedWriterProcess:
         max_batch: int,
         start_timeout: float = 300.0,
         checkpointed: bool = False,
+        write_lock: WriterLock | None = None,
     ) -> None:
         self.settings = settings
         self.checkpointed = checkpointed
+        self.write_lock = write_lock
         self.max_batch = max_batch
         self.start_timeout = start_timeout
         self.starts = 0
@@ -234,7 +241,7 @@ class FeedWriterProcess:
         parent, child = spawner.Pipe(duplex=True)
         process = spawner.Process(
             target=run_child,
-            args=(self.settings, child, self.max_batch, self.checkpointed),
+            args=(self.settings, child, self.max_batch, self.checkpointed, self.write_lock),
             name="mpi-feed-writer",
             daemon=True,
         )
@@ -327,7 +334,11 @@ class FeedWriterProcess:
 
 
 def run_child(
-    settings: Settings, conn: Connection, max_batch: int, checkpointed: bool = False
+    settings: Settings,
+    conn: Connection,
+    max_batch: int,
+    checkpointed: bool = False,
+    write_lock: WriterLock | None = None,
 ) -> None:
     """The child process: open the index, then write the feed until told to stop.
 
@@ -345,7 +356,7 @@ def run_child(
             # crossed SQLite's automatic checkpoint line would copy the log back itself.
             leave_checkpoints_to_another(store.engine)
         context = open_context(settings, store=store)
-        writer = build_feed_writer(context, max_batch)
+        writer = build_feed_writer(context, max_batch, write_lock)
     except Exception as e:  # the parent raises it: mpi serve does not start
         conn.send_bytes(FAILED + f"{type(e).__name__}: {e}".encode())
         conn.close()

@@ -27,7 +27,6 @@ import contextlib
 import logging
 import signal
 import sys
-import threading
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from typing import Any, TextIO, TypeVar
@@ -47,6 +46,7 @@ from mpi.service.query_handlers import PdqQueryHandler, PixQueryHandler
 from mpi.settings import Settings
 from mpi.store import UnitOfWork
 from mpi.store.checkpoint import WalCheckpointer
+from mpi.store.writer_lock import WriteLock, WriterLock, writer_lock_for
 
 __all__ = ["Serve", "ServeOptions", "build_router", "ensure_admin_token", "run_server"]
 
@@ -92,7 +92,7 @@ class ServeOptions:
 
 def build_router(
     context: ServiceContext,
-    write_lock: threading.Lock | None = None,
+    write_lock: WriteLock | None = None,
     *,
     feed_max_batch: int = 0,
     feed: MessageHandler | None = None,
@@ -101,7 +101,8 @@ def build_router(
 
     Args:
         context: the service context.
-        write_lock: the process's single-writer lock (SQLite), or ``None``.
+        write_lock: the writers' lock (SQLite: :func:`~mpi.store.writer_lock.writer_lock_for`),
+            or ``None``.
         feed_max_batch: feed messages per group commit; 0 turns group commit off
             (one transaction per message, serialised on ``write_lock`` if given).
         feed: the feed handler to use instead (:class:`~mpi.feed_writer.FeedWriterProcess`);
@@ -172,14 +173,16 @@ class Serve:
         self.options = options
         settings = context.settings
         # SQLite has one writer at a time: the feed and the notifier take turns on one lock
-        # instead of racing for BEGIN IMMEDIATE (SQLite's busy handler sleeps, the tail grows).
-        write_lock = threading.Lock() if context.store.engine.dialect.name == "sqlite" else None
+        # instead of racing for BEGIN IMMEDIATE (SQLite's busy handler sleeps, the tail grows,
+        # a writer that begins again at once starves the others); across processes too.
+        write_lock = writer_lock_for(context.store.engine.url.render_as_string(False))
         self.feed_writer: GroupCommitHandler | FeedWriterProcess | None = None
         if options.feed_process and options.feed_max_batch > 0 and _shareable(settings):
             self.feed_writer = FeedWriterProcess(
                 settings,
                 max_batch=options.feed_max_batch,
                 checkpointed=WalCheckpointer.applies_to(context.store.engine),
+                write_lock=write_lock if isinstance(write_lock, WriterLock) else None,
             )
             router, _ = build_router(context, write_lock, feed=self.feed_writer)
         else:

@@ -40,6 +40,7 @@ from typing import Protocol
 
 from hl7.messages import Request
 from mpi.store import Store, UnitOfWork
+from mpi.store.writer_lock import WriteLock
 
 __all__ = ["BatchApplier", "GroupCommitHandler", "GroupCommitStats", "RunApplier"]
 
@@ -110,7 +111,7 @@ class GroupCommitHandler:
         store: Store,
         *,
         max_batch: int = 64,
-        write_lock: threading.Lock | None = None,
+        write_lock: WriteLock | None = None,
     ) -> None:
         if max_batch < 1:
             raise ValueError(f"max_batch: {max_batch!r} must be at least 1")
@@ -118,7 +119,7 @@ class GroupCommitHandler:
         self.store = store
         self.max_batch = max_batch
         self.stats = GroupCommitStats()
-        self._write_lock = write_lock or threading.Lock()
+        self._write_lock: WriteLock = write_lock or threading.Lock()
         self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="feed-writer", daemon=True)

@@ -52,6 +52,7 @@ from hl7.messages import (
 from hl7.model import AssigningAuthority
 from hl7.responses import build_ack, build_pdq_response, build_pix_response
 from mpi import metrics
+from mpi.store.writer_lock import WriteLock
 
 __all__ = [
     "MessageHandler",
@@ -104,9 +105,9 @@ class SerializedHandler:
             process, e.g. the ITI-10 notifier); a new one by default.
     """
 
-    def __init__(self, handler: MessageHandler, lock: threading.Lock | None = None) -> None:
+    def __init__(self, handler: MessageHandler, lock: WriteLock | None = None) -> None:
         self.handler = handler
-        self._lock = lock or threading.Lock()
+        self._lock: WriteLock = lock or threading.Lock()
 
     def handle(self, request: Request, raw: bytes) -> bytes:
         """``handler.handle`` under the lock."""

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -40,6 +39,7 @@ from mpi.errors import InvalidState
 from mpi.notify.client import SubscriberConnection, TransportError
 from mpi.settings import SubscriberSettings
 from mpi.store import Store
+from mpi.store.writer_lock import WriteLock
 
 __all__ = ["DispatchStats", "Notifier", "RetryPolicy"]
 
@@ -108,7 +108,7 @@ class Notifier:
         retry: RetryPolicy | None = None,
         clock: Callable[[], datetime] | None = None,
         connect: Connect | None = None,
-        write_lock: threading.Lock | None = None,
+        write_lock: WriteLock | None = None,
     ) -> None:
         self.store = store
         self.subscribers = {s.system: s for s in subscribers}
