@@ -19,6 +19,7 @@ running for weeks, and a benchmark on an empty log would not show it. Printed:
 | msg/s | messages / wall time of the feed |
 | p50 / p99 ms | ACK latency (write of the frame to its ACK read), per message |
 | AA / other | answers by MSA-1 |
+| ITI-10 | with ``--subscriber``: ADT^A31 notifications a local subscriber of every domain received during the row's feed (``mpi serve`` sends one per person whose ids changed; they trail the feed) |
 
 Usage::
 
@@ -26,6 +27,7 @@ Usage::
     python benchmarks/feed_bench.py --records 1200000 --dup-dist 0.85,0.1,0.05 --backends sqlite
                                                                      # ~1M persons indexed
     python benchmarks/feed_bench.py --profile                        # py-spy the server (SQLite)
+    python benchmarks/feed_bench.py --subscriber                     # with ITI-10 notifications
 
 Seeded and reproducible (``--seed``); the synthetic file comes from
 ``benchmarks/synth.py`` and is cached in ``--workdir`` by size and seed.
@@ -35,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import secrets
 import shutil
@@ -54,6 +57,7 @@ from benchmarks.feed_common import (
     DOMAINS,
     MPI_COMMAND,
     FeedResult,
+    Subscriber,
     adt_a01,
     config_text,
     domain_of,
@@ -81,6 +85,8 @@ class Row:
     connections: int
     result: FeedResult
     preload_seconds: float
+    notified: int | None = None
+    """ITI-10 notifications the subscriber received during the row's feed (``--subscriber``)."""
 
 
 def synth_file(workdir: Path, records: int, seed: int, dup_dist: tuple[float, ...]) -> Path:
@@ -89,6 +95,13 @@ def synth_file(workdir: Path, records: int, seed: int, dup_dist: tuple[float, ..
     if not path.exists():
         write_csv(SynthConfig(records=records, seed=seed, dup_dist=dup_dist), path)
     return path
+
+
+def serve_config(config: Path, subscriber: Subscriber | None) -> Path:
+    """``config`` rewritten for the feed: with the running subscriber, if any."""
+    if subscriber is not None:
+        config.write_text(config_text(subscriber.port))
+    return config
 
 
 def has_load_command() -> bool:
@@ -194,7 +207,7 @@ def run_backend(backend: str, args: argparse.Namespace, workdir: Path) -> list[R
     rows = read_rows(synth_file(workdir, args.records + args.messages, args.seed, dup_dist))
     preload_rows, feed_rows = rows[: args.records], rows[args.records :]
     config = workdir / "mpi.toml"
-    config.write_text(config_text())
+    config.write_text(config_text())  # the pre-load notifies nobody: no subscriber yet
     pg_name = None
     if backend == "sqlite":
         db_path = workdir / f"bench-{args.records}.db"
@@ -213,7 +226,12 @@ def run_backend(backend: str, args: argparse.Namespace, workdir: Path) -> list[R
             print(f"[{backend}] {logged:,} earlier answers in the message log", file=sys.stderr)
         messages = [adt_a01(r, f"B{i:08d}") for i, r in enumerate(feed_rows)]
         extra = [] if args.feed_batch is None else ["--feed-batch", str(args.feed_batch)]
-        with mpi_serve(db_url, config, workdir, extra=extra) as served:
+        subscriber = Subscriber() if args.subscriber else None
+        # (The subscriber is listening when the configuration naming its port is written.)
+        with (
+            subscriber or contextlib.nullcontext(),
+            mpi_serve(db_url, serve_config(config, subscriber), workdir, extra=extra) as served,
+        ):
             profiler = _start_profiler(served.proc.pid, workdir) if args.profile else None
             # Warm-up: a few messages so that first-use costs are not measured.
             warm = [adt_a01(r, f"W{i:08d}") for i, r in enumerate(preload_rows[:20])]
@@ -223,8 +241,10 @@ def run_backend(backend: str, args: argparse.Namespace, workdir: Path) -> list[R
             for n, connections in enumerate(counts):
                 # Each connection count gets its own slice of the feed: new records every time.
                 part = messages[n :: len(counts)]
+                before = subscriber.received if subscriber is not None else 0
                 result = asyncio.run(feed(served.mllp_port, part, connections))
-                out.append(Row(backend, persons, connections, result, seconds))
+                notified = subscriber.received - before if subscriber is not None else None
+                out.append(Row(backend, persons, connections, result, seconds, notified))
                 print_table(out[-1:], header=n == 0, file=sys.stderr)
             if profiler is not None:
                 profiler.send_signal(signal.SIGINT)
@@ -252,7 +272,7 @@ def _start_profiler(pid: int, workdir: Path) -> subprocess.Popen[bytes] | None:
 def print_table(rows: Sequence[Row], *, header: bool = True, file: TextIO = sys.stdout) -> None:
     head = (
         f"{'backend':<11} {'indexed persons':>15} {'conns':>5} {'messages':>9} {'msg/s':>8} "
-        f"{'p50 ms':>7} {'p99 ms':>7} {'AA':>7} {'other':>6}"
+        f"{'p50 ms':>7} {'p99 ms':>7} {'AA':>7} {'other':>6} {'ITI-10':>7}"
     )
     if header:
         print(head, file=file)
@@ -264,7 +284,8 @@ def print_table(rows: Sequence[Row], *, header: bool = True, file: TextIO = sys.
             f"{r.backend:<11} {r.persons:>15,} {r.connections:>5} {res.messages:>9,} "
             f"{res.rate:>8.0f} "
             f"{res.percentile(0.5) * 1000:>7.1f} {res.percentile(0.99) * 1000:>7.1f} "
-            f"{res.answers.get('AA', 0):>7,} {other:>6,}",
+            f"{res.answers.get('AA', 0):>7,} {other:>6,} "
+            f"{'-' if r.notified is None else f'{r.notified:,}':>7}",
             file=file,
             flush=True,
         )
@@ -300,6 +321,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--profile", action="store_true", help="py-spy record the server")
+    parser.add_argument(
+        "--subscriber",
+        action="store_true",
+        help="an ITI-10 subscriber of every domain during the feed (a local one that ACKs)",
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = parser.parse_args(argv)
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="feed-bench-"))
@@ -326,6 +352,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "p99_ms": r.result.percentile(0.99) * 1000,
                         "answers": r.result.answers,
                         "preload_seconds": r.preload_seconds,
+                        "notified": r.notified,
                     }
                     for r in results
                 ],

@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hl7.codec import SegmentValue, decode, encode_message
+from hl7.messages import read_header_lenient
 from hl7.mllp import FrameDecoder, frame
 from hl7.model import (
     Address,
@@ -31,6 +33,7 @@ from hl7.model import (
     Telecom,
 )
 from hl7.pid import write_pid
+from hl7.responses import build_ack
 
 DOMAINS = (
     ("NORTHGEN", "2.999.10.1", "NG_ADT", "NORTHGEN"),
@@ -42,13 +45,20 @@ DOMAINS = (
 MPI_COMMAND = [str(Path(sys.executable).with_name("mpi"))]
 
 
-def config_text() -> str:
-    """A TOML configuration with the benchmark's three domains and no subscribers."""
+def config_text(subscriber_port: int | None = None) -> str:
+    """A TOML configuration with the benchmark's three domains and, given its port, an ITI-10
+    subscriber of every domain (the enterprise one included)."""
     parts = []
     for ns, oid, app, fac in DOMAINS:
         parts.append(
             f'[[domain]]\nnamespace = "{ns}"\noid = "{oid}"\n'
             f'sources = [{{ application = "{app}", facility = "{fac}" }}]\n'
+        )
+    if subscriber_port is not None:
+        domains = ", ".join(f'"{d[0]}"' for d in DOMAINS)
+        parts.append(
+            '[[subscriber]]\napplication = "BENCH_HIE"\nfacility = "BENCH"\n'
+            f'host = "127.0.0.1"\nport = {subscriber_port}\ndomains = [{domains}, "MPI"]\n'
         )
     parts.append('[[api.token]]\ntoken = "bench-admin"\nrole = "admin"\n')
     parts.append("[mllp]\nidle_timeout_seconds = 600.0\n")
@@ -121,6 +131,54 @@ def adt_a01(row: Mapping[str, str], control_id: str, event: str = "A01") -> byte
         ("PV1", [None, "O"]),
     ]
     return encode_message(segments, "UNICODE UTF-8")
+
+
+class Subscriber:
+    """An ITI-10 subscriber on 127.0.0.1 (a thread with its own event loop): ACKs every
+    notification AA and counts them (``received``)."""
+
+    def __init__(self) -> None:
+        self.received = 0
+        self.port = 0
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="bench-subscriber", daemon=True)
+
+    def __enter__(self) -> Subscriber:
+        self._thread.start()
+        if not self._ready.wait(30):
+            raise RuntimeError("the benchmark's subscriber did not start")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(30)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        server = self._loop.run_until_complete(asyncio.start_server(self._serve, "127.0.0.1", 0))
+        self.port = int(server.sockets[0].getsockname()[1])
+        self._ready.set()
+        try:
+            self._loop.run_forever()
+        finally:
+            server.close()
+            self._loop.run_until_complete(server.wait_closed())
+            self._loop.close()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        decoder = FrameDecoder()
+        try:
+            while data := await reader.read(65536):
+                for event in decoder.feed(data):
+                    if isinstance(event, bytes):
+                        self.received += 1
+                        writer.write(frame(build_ack(read_header_lenient(decode(event)))))
+                await writer.drain()
+        except ConnectionError:
+            pass
+        finally:
+            writer.close()
 
 
 def remove_sqlite(path: Path) -> None:

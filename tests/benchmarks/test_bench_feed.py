@@ -5,9 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 
 from benchmarks.feed_agreement import pair_scores
-from benchmarks.feed_common import DOMAINS, FeedResult, adt_a01, config_text, domain_of, feed
+from benchmarks.feed_common import (
+    DOMAINS,
+    FeedResult,
+    Subscriber,
+    adt_a01,
+    config_text,
+    domain_of,
+    feed,
+)
 from hl7.codec import decode
 from hl7.messages import PatientFeed, parse_request
+from hl7.mllp import send
 from mpi.mllp import MllpServer, Router
 from mpi.settings import load_settings
 from tests.mpi.mllp.doubles import RecordingHandler
@@ -54,6 +63,24 @@ def test_domains_spread_and_config_is_valid(tmp_path: Path) -> None:
     path.write_text(config_text())
     settings = load_settings(path, environ={})
     assert [d.namespace for d in settings.domains] == [d[0] for d in DOMAINS]
+
+
+async def test_the_subscriber_acks_and_counts_and_the_config_names_it(tmp_path: Path) -> None:
+    with Subscriber() as subscriber:
+        path = tmp_path / "mpi.toml"
+        path.write_text(config_text(subscriber.port))
+        (configured,) = load_settings(path, environ={}).subscribers
+        assert configured.port == subscriber.port
+        assert set(configured.domains) == {d[0] for d in DOMAINS} | {"MPI"}
+        notification = (
+            b"MSH|^~\\&|EMPI|MPIHOST|BENCH_HIE|BENCH|20260101||ADT^A31^ADT_A05|N1|P|2.5\r"
+            b"EVN|A31|20260101\rPID|1||E000000001^^^MPI||DOE^JANE\rPV1||N\r"
+        )
+        for _ in range(2):
+            answer = decode(await send("127.0.0.1", subscriber.port, notification, timeout=10))
+            msa = answer.segment("MSA")
+            assert msa is not None and (msa.get(1), msa.get(2)) == ("AA", "N1")
+        assert subscriber.received == 2
 
 
 def test_pair_scores_against_reference() -> None:
