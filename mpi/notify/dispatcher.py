@@ -20,6 +20,12 @@ and person, so a person's updates arrive in order. Restarts lose nothing: the
 state lives in the outbox table, and a message stays ``pending`` until its ACK
 is recorded (so a crash between sending and recording sends it again:
 at-least-once delivery, as MLLP original mode implies).
+
+The outcomes of one poll (up to ``batch_size`` messages) are recorded together, in one
+transaction, after the poll's messages were sent: a SQLite index has one writer at a
+time, and under a sustained feed the notifier waits for the feed writer's turn before
+each transaction (~30 ms at 1M persons). Recorded one by one, ~30 notifications a
+second got through while the feed registered ~250 records a second.
 """
 
 from __future__ import annotations
@@ -35,10 +41,10 @@ from hl7.codec import decode
 from hl7.errors import Hl7Error
 from hl7.messages import peek_header
 from mpi.domain import OutboxMessage, SourceSystem
-from mpi.errors import InvalidState
+from mpi.errors import InvalidState, NotFound
 from mpi.notify.client import SubscriberConnection, TransportError
 from mpi.settings import SubscriberSettings
-from mpi.store import Store
+from mpi.store import Store, UnitOfWork
 from mpi.store.writer_lock import WriteLock
 
 __all__ = ["DispatchStats", "Notifier", "RetryPolicy"]
@@ -123,6 +129,7 @@ class Notifier:
         self._connections: dict[SourceSystem, SubscriberConnection] = {}
         self._wake = asyncio.Event()
         self._stopping = False
+        self._outcomes: list[Callable[[UnitOfWork], object]] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -173,9 +180,15 @@ class Notifier:
         by_subscriber: dict[SourceSystem, list[OutboxMessage]] = defaultdict(list)
         for message in due:
             by_subscriber[message.subscriber].append(message)
-        await asyncio.gather(
-            *(self._deliver(sub, messages) for sub, messages in by_subscriber.items())
-        )
+        self._outcomes = []
+        try:
+            await asyncio.gather(
+                *(self._deliver(sub, messages) for sub, messages in by_subscriber.items())
+            )
+        finally:
+            outcomes, self._outcomes = self._outcomes, None
+            if outcomes:
+                await asyncio.to_thread(self._run_locked, _recording(outcomes))
         return len(due)
 
     def _due(self) -> list[OutboxMessage]:
@@ -268,12 +281,25 @@ class Notifier:
         with self._write_lock:
             self.store.run(work)
 
-    async def _mark(self, work: Callable[..., object]) -> None:
-        try:
-            await asyncio.to_thread(self._run_locked, work)
-        except InvalidState as e:
-            # Another notifier (a second process) finished it first: nothing to do.
-            log.info("ITI-10: %s", e)
+    async def _mark(self, work: Callable[[UnitOfWork], object]) -> None:
+        if self._outcomes is not None:  # a poll's deliveries: recorded together at its end
+            self._outcomes.append(work)
+            return
+        await asyncio.to_thread(self._run_locked, _recording([work]))
+
+
+def _recording(outcomes: Sequence[Callable[[UnitOfWork], object]]) -> Callable[[UnitOfWork], None]:
+    """One transaction's work: every outcome, each on its own (one already finished by another
+    notifier, a second process, is skipped: nothing to do)."""
+
+    def work(uow: UnitOfWork) -> None:
+        for outcome in outcomes:
+            try:
+                outcome(uow)
+            except (InvalidState, NotFound) as e:
+                log.info("ITI-10: %s", e)
+
+    return work
 
 
 def _read_ack(answer: bytes) -> tuple[str, str, str]:

@@ -328,3 +328,53 @@ async def test_outbox_updates_take_the_shared_write_lock(
     assert await asyncio.wait_for(task, 5) == 1
     await n.close()
     assert outbox(clocked_store) == [("L-1", OutboxStatus.ACKED, 1)]
+
+
+async def test_a_polls_outcomes_are_recorded_in_one_transaction(
+    clocked_store: Store, subscriber: FakeSubscriber
+) -> None:
+    """Under a feed the notifier waits for the writers' lock before each transaction: a poll's
+    ACKs are recorded together, not one transaction (one wait) each."""
+    import threading
+
+    class CountingLock:
+        def __init__(self) -> None:
+            self.lock = threading.Lock()
+            self.taken = 0
+
+        def __enter__(self) -> None:
+            self.lock.acquire()
+            self.taken += 1
+
+        def __exit__(self, *exc: object) -> None:
+            self.lock.release()
+
+    for k in range(12):
+        enqueue(clocked_store, control_id=f"B-{k}")
+    lock = CountingLock()
+    n = notifier(clocked_store, subscriber.port, write_lock=lock)
+    assert await n.dispatch_once() == 12
+    await n.close()
+    assert lock.taken == 1
+    assert {s for _, s, _ in outbox(clocked_store)} == {OutboxStatus.ACKED}
+    assert n.stats.acked == 12
+
+
+async def test_an_outcome_finished_elsewhere_does_not_spoil_the_others(
+    clocked_store: Store, subscriber: FakeSubscriber
+) -> None:
+    """A second notifier (another process) recorded one of the poll's messages first: the
+    others are still recorded."""
+    for k in range(3):
+        enqueue(clocked_store, control_id=f"S-{k}")
+    n = notifier(clocked_store, subscriber.port)
+    original = n._deliver
+
+    async def deliver_then_finish_one_elsewhere(system, messages):  # type: ignore[no-untyped-def]
+        await original(system, messages)
+        clocked_store.run(lambda uow: uow.outbox.mark_acked(messages[1].id))
+
+    n._deliver = deliver_then_finish_one_elsewhere  # type: ignore[method-assign]
+    assert await n.dispatch_once() == 3
+    await n.close()
+    assert [s for _, s, _ in outbox(clocked_store)] == [OutboxStatus.ACKED] * 3
