@@ -62,7 +62,7 @@ from mpi.service.linking import (
     explanation,
     lock_names,
 )
-from mpi.service.notifications import queue_xref_change
+from mpi.service.notifications import queue_xref_changes
 from mpi.service.registry import DomainRegistry, pid_json
 from mpi.store import BulkLink, UnitOfWork
 from mpi.store.blocking import choose_candidates, hash_keys, plan_hashes
@@ -329,8 +329,7 @@ class BatchRegistrar:
                     uow.audit.append(review_audit(actor_of(r.sender), task))
         # Once per person whose ids changed, in its state at commit (one after the other,
         # the messages would each have sent the state of their moment).
-        for eid in sorted(set(resolved)):
-            queue_xref_change(uow, self.ctx.settings, eid)
+        queue_xref_changes(uow, self.ctx.settings, sorted(set(resolved)))
         answers = [self.service.ack(r.request.header) for r in run]
         uow.messages.record_many(
             [

@@ -14,6 +14,8 @@ name of the person's most recently updated record (or the IHE pseudonym).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from hl7.model import AssigningAuthority, Identifier, PatientDemographics, PersonName
 from hl7.responses import build_a31
 from matching.record import Record
@@ -21,7 +23,7 @@ from mpi.domain import IdentityDomain, PersonStatus, RecordStatus, SourceRecord,
 from mpi.settings import Settings, SubscriberSettings
 from mpi.store import UnitOfWork
 
-__all__ = ["queue_xref_change", "subscriber_identifiers"]
+__all__ = ["queue_xref_change", "queue_xref_changes", "subscriber_identifiers"]
 
 
 def queue_xref_change(uow: UnitOfWork, settings: Settings, enterprise_id: str) -> None:
@@ -35,27 +37,40 @@ def queue_xref_change(uow: UnitOfWork, settings: Settings, enterprise_id: str) -
         settings: subscribers, enterprise domain and MSH-3/MSH-4 of the notifications.
         enterprise_id: the person whose cross-references changed.
     """
+    queue_xref_changes(uow, settings, [enterprise_id])
+
+
+def queue_xref_changes(uow: UnitOfWork, settings: Settings, enterprise_ids: Iterable[str]) -> None:
+    """:func:`queue_xref_change` for several persons (the feed's runs), in that order, with one
+    read of the persons, one of their records and one write of the outbox for all of them
+    (one by one, a run of 16 registrations spent a fifth of its time here)."""
     if not settings.subscribers:
         return
-    person = uow.persons.get(enterprise_id)
-    if person is None or person.status is not PersonStatus.ACTIVE:
-        return
-    records = [r for r in uow.records.for_person(enterprise_id) if r.status is RecordStatus.ACTIVE]
-    domains = _domains(uow, settings, {r.ref.domain for r in records})
-    names = _names(records)
-    payloads: dict[SourceSystem, bytes] = {}
-    for sub in settings.subscribers:
-        ids = subscriber_identifiers(sub, settings, enterprise_id, records, domains)
-        if not ids:
-            continue
-        payloads[sub.system] = build_a31(
-            PatientDemographics(identifiers=ids, names=names),
-            sending_application=settings.server.receiving_application,
-            sending_facility=settings.server.receiving_facility,
-            receiving_application=sub.application,
-            receiving_facility=sub.facility,
-        )
-    uow.outbox.enqueue(enterprise_id, payloads)
+    persons = list(dict.fromkeys(enterprise_ids))
+    found = uow.persons.get_many(persons)
+    active = [
+        e for e in persons if (p := found.get(e)) is not None and p.status is PersonStatus.ACTIVE
+    ]
+    records_of = uow.records.for_persons(active)
+    changes: list[tuple[str, dict[SourceSystem, bytes]]] = []
+    for enterprise_id in active:
+        records = [r for r in records_of.get(enterprise_id, []) if r.status is RecordStatus.ACTIVE]
+        domains = _domains(uow, settings, {r.ref.domain for r in records})
+        names = _names(records)
+        payloads: dict[SourceSystem, bytes] = {}
+        for sub in settings.subscribers:
+            ids = subscriber_identifiers(sub, settings, enterprise_id, records, domains)
+            if not ids:
+                continue
+            payloads[sub.system] = build_a31(
+                PatientDemographics(identifiers=ids, names=names),
+                sending_application=settings.server.receiving_application,
+                sending_facility=settings.server.receiving_facility,
+                receiving_application=sub.application,
+                receiving_facility=sub.facility,
+            )
+        changes.append((enterprise_id, payloads))
+    uow.outbox.enqueue_many(changes)
 
 
 def subscriber_identifiers(

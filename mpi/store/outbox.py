@@ -8,13 +8,13 @@ unfinished message is due, so a person's updates arrive in order.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from sqlalchemy import and_, exists, select, update
 from sqlalchemy.orm import aliased
 
-from mpi.domain import OutboxMessage, OutboxStatus, SourceSystem
+from mpi.domain import OutboxMessage, OutboxStatus, SourceSystem, parse_enterprise_id
 from mpi.errors import InvalidState, NotFound
 from mpi.store._base import Context, enterprise_id
 from mpi.store.models import OutboxRow, PersonRow
@@ -42,23 +42,59 @@ class OutboxRepository:
         Raises:
             NotFound: no such person.
         """
-        if not payloads:
+        return self.enqueue_many([(enterprise_id_, payloads)])
+
+    def enqueue_many(
+        self, changes: Sequence[tuple[str, Mapping[SourceSystem, bytes]]]
+    ) -> list[OutboxMessage]:
+        """:meth:`enqueue` for several persons (each once), in order: their sequence numbers
+        in one ``UPDATE … RETURNING``, their messages in one flush.
+
+        Raises:
+            NotFound: one of the persons does not exist.
+            ValueError: a person is named twice.
+        """
+        changes = [(eid, payloads) for eid, payloads in changes if payloads]
+        if not changes:
             return []
-        sequence = self._next_sequence(enterprise_id_)
-        person_pk = self._ctx.person_pk(enterprise_id_)
+        numbers: dict[str, int] = {}
+        for eid, _ in changes:
+            number = parse_enterprise_id(eid)
+            if number is None:
+                raise NotFound("person", eid, "is not an enterprise id of this index")
+            if eid in numbers:
+                raise ValueError(
+                    f"enterprise id {eid!r}: named twice (one change each is the rule)"
+                )
+            numbers[eid] = number
+        # UPDATE ... RETURNING locks the persons' rows: concurrent changes of one person get
+        # consecutive numbers, in commit order.
+        sequences: dict[int, int] = {
+            int(pk): int(seq)
+            for pk, seq in self._ctx.session.execute(
+                update(PersonRow)
+                .where(PersonRow.id.in_(sorted(numbers.values())))
+                .values(outbox_seq=PersonRow.outbox_seq + 1)
+                .returning(PersonRow.id, PersonRow.outbox_seq)
+            )
+        }
+        for eid, number in numbers.items():
+            if number not in sequences:
+                raise NotFound("person", eid, "is not an enterprise id of this index")
         now = self._ctx.clock()
         rows = [
             OutboxRow(
                 subscriber_application=sub.application,
                 subscriber_facility=sub.facility,
-                person_id=person_pk,
-                sequence=sequence,
+                person_id=numbers[eid],
+                sequence=sequences[numbers[eid]],
                 payload=payload,
                 status=OutboxStatus.PENDING.value,
                 attempts=0,
                 next_attempt_at=now,
                 created_at=now,
             )
+            for eid, payloads in changes
             for sub, payload in payloads.items()
         ]
         self._ctx.session.add_all(rows)
@@ -137,19 +173,6 @@ class OutboxRepository:
             row.status = OutboxStatus.PENDING.value
             row.next_attempt_at = retry_at
         return self._done(row)
-
-    def _next_sequence(self, eid: str) -> int:
-        # UPDATE ... RETURNING locks the person row: concurrent changes of one person
-        # get consecutive numbers, in commit order.
-        pk = self._ctx.person_pk(eid)
-        seq = self._ctx.session.scalar(
-            update(PersonRow)
-            .where(PersonRow.id == pk)
-            .values(outbox_seq=PersonRow.outbox_seq + 1)
-            .returning(PersonRow.outbox_seq)
-        )
-        assert seq is not None
-        return int(seq)
 
     def _row(self, message_id: int) -> OutboxRow:
         row = self._ctx.session.get(OutboxRow, message_id, with_for_update=True)

@@ -437,6 +437,30 @@ class RecordRepository:
         )
         return self._load(query)
 
+    def for_persons(self, enterprise_ids: Iterable[str]) -> dict[str, list[SourceRecord]]:
+        """:meth:`for_person` for many persons in one query a few hundred: per enterprise id
+        asked, its records by domain and id (a person without records, or no person, is left
+        out)."""
+        asked = {n: eid for eid in enterprise_ids if (n := parse_enterprise_id(eid)) is not None}
+        out: dict[str, list[SourceRecord]] = {}
+        for chunk in _chunks(list(asked), 500):
+            # From the links (the person index), sorted here: ordered by domain and id in SQL,
+            # SQLite walked every record of each domain to skip the sort (1.2M at 1M persons).
+            query = (
+                select(*_SELECT_COLUMNS)
+                .select_from(LinkRow)
+                .join(SourceRecordRow, SourceRecordRow.id == LinkRow.record_id)
+                .join(IdentityDomainRow, IdentityDomainRow.id == SourceRecordRow.domain_id)
+                .where(LinkRow.person_id.in_(chunk))
+            )
+            for record in self._load(query):
+                number = parse_enterprise_id(record.enterprise_id or "")
+                if number is not None and number in asked:
+                    out.setdefault(asked[number], []).append(record)
+        for records in out.values():
+            records.sort(key=lambda r: (r.ref.domain, r.ref.id))
+        return out
+
     def with_identifier(self, ref: SourceRecordRef) -> list[SourceRecord]:
         """Active records whose own id, or a carried id, is ``ref`` (deterministic linking).
 

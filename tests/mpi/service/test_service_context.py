@@ -11,6 +11,7 @@ from hl7.codec import decode
 from matching.record import Record
 from mpi.domain import LinkMethod, NewSourceRecord, SourceRecordRef, SourceSystem
 from mpi.service import ServiceContext, open_context, queue_xref_change
+from mpi.service.notifications import queue_xref_changes
 from mpi.settings import Settings
 from mpi.store import Store
 
@@ -114,6 +115,56 @@ def test_missing_model_file_is_an_error(tmp_path: Path) -> None:
     from mpi.settings import load_settings
 
     config = tmp_path / "mpi.toml"
-    config.write_text(f'[database]\nurl = "sqlite:///{tmp_path}/m.db"\n[matching]\nmodel = "nope.json"\n')
+    config.write_text(
+        f'[database]\nurl = "sqlite:///{tmp_path}/m.db"\n[matching]\nmodel = "nope.json"\n'
+    )
     with pytest.raises(ModelFileError, match=r"nope\.json"):
         open_context(load_settings(config))
+
+
+def _without_header_stamps(payload: bytes) -> list[str]:
+    """The message's segments, MSH-7 (time) and MSH-10 (control id) blanked."""
+    message = decode(payload)
+    fields = str(message.msh).split("|")
+    fields[6] = fields[9] = ""
+    return ["|".join(fields), *(str(s) for s in message.segments[1:])]
+
+
+def test_xref_changes_of_several_persons_queue_what_one_by_one_would(
+    ctx: ServiceContext,
+) -> None:
+    """The feed's runs queue all their persons at once: the same messages, each person's next
+    sequence number, in the persons' order; merged-away and unknown persons get nothing."""
+    a = _register(ctx, SourceRecordRef("NORTHGEN", "NG-11"))
+    _register(ctx, SourceRecordRef("RIVERCL", "RC-11"), a)
+    b = _register(ctx, SourceRecordRef("RIVERCL", "RC-12"))
+    c = _register(ctx, SourceRecordRef("NATID", "777"))
+    with ctx.store.unit_of_work() as uow:
+        queue_xref_changes(uow, ctx.settings, [b, a, "E999999999", c, a])
+        uow.commit()
+    with ctx.store.unit_of_work() as uow:
+        for eid in (b, a, c):
+            queue_xref_change(uow, ctx.settings, eid)
+        uow.commit()
+    with ctx.store.unit_of_work(readonly=True) as uow:
+        queued = uow.outbox.list(limit=100)
+    assert len(queued) % 2 == 0
+    batch, single = queued[: len(queued) // 2], queued[len(queued) // 2 :]
+    assert [(m.enterprise_id, m.subscriber) for m in batch] == [
+        (m.enterprise_id, m.subscriber) for m in single
+    ]
+    assert [m.enterprise_id for m in batch][:1] == [b]  # in the order asked
+    for first, second in zip(batch, single, strict=True):
+        assert _without_header_stamps(first.payload) == _without_header_stamps(second.payload)
+        assert second.sequence == first.sequence + 1
+
+
+def test_enqueue_many_refuses_a_person_twice_or_unknown(ctx: ServiceContext) -> None:
+    from mpi.errors import NotFound
+
+    eid = _register(ctx, SourceRecordRef("NORTHGEN", "NG-21"))
+    payloads = {SourceSystem("HIE_PORTAL", "CITYHIE"): b"MSH|^~\\&|x"}
+    with ctx.store.unit_of_work() as uow, pytest.raises(ValueError, match="named twice"):
+        uow.outbox.enqueue_many([(eid, payloads), (eid, payloads)])
+    with ctx.store.unit_of_work() as uow, pytest.raises(NotFound, match="E999999999"):
+        uow.outbox.enqueue_many([(eid, payloads), ("E999999999", payloads)])
