@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -23,7 +22,7 @@ from mpi.service.context import open_context
 from mpi.settings import Settings, load_settings
 from mpi.store import Store
 from tests.mpi.api.api_helpers import TestClient
-from tests.mpi.test_serve import MPI, adt, free_port, msa, start_serve
+from tests.mpi.test_serve import adt, free_port, msa, start_serve
 
 
 def settings_for(db_url: str) -> Settings:
@@ -182,21 +181,8 @@ def test_no_feed_process_keeps_the_writer_in_process(tmp_path: Path) -> None:
     db_url = f"sqlite:///{tmp_path / 'mpi.db'}"
     config = tmp_path / "mpi.toml"
     config.write_text('[[api.token]]\ntoken = "t"\nrole = "admin"\n')
-    mllp, http = free_port(), free_port()
-    env = {k: v for k, v in os.environ.items() if k != "MPI_DATABASE_URL"}
-    proc = subprocess.Popen(
-        [str(MPI), "serve", "--config", str(config), "--db", db_url, "--mllp-port", str(mllp),
-         "--http-port", str(http), "--no-feed-process"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-    )  # fmt: skip
+    proc, _ = start_serve(db_url, config, free_port(), free_port(), "--no-feed-process")
     try:
-        assert proc.stderr is not None
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if proc.stderr.readline().startswith("mpi serve: MLLP on"):
-                break
-        else:
-            raise AssertionError("mpi serve did not start")
         assert children(proc.pid) == []
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=30)

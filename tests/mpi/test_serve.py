@@ -89,12 +89,12 @@ def subscriber() -> Iterator[Subscriber]:
 
 
 def start_serve(
-    db_url: str, config: Path, mllp: int, http: int
+    db_url: str, config: Path, mllp: int, http: int, *extra: str
 ) -> tuple[subprocess.Popen[str], list[str]]:
     env = {k: v for k, v in os.environ.items() if k != "MPI_DATABASE_URL"}
     proc = subprocess.Popen(
         [str(MPI), "serve", "--config", str(config), "--db", db_url,
-         "--mllp-port", str(mllp), "--http-port", str(http)],
+         "--mllp-port", str(mllp), "--http-port", str(http), *extra],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
