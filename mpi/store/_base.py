@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
@@ -17,11 +18,18 @@ from mpi.errors import NotFound, UnknownDomain
 from mpi.store.models import IdentityDomainRow, PersonRow, SourceRecordRow
 
 Clock = Callable[[], datetime]
+T = TypeVar("T")
 
 
 def utc_now() -> datetime:
     """The current time in UTC (the default clock)."""
     return datetime.now(UTC)
+
+
+def chunks(items: Sequence[T], size: int) -> Iterable[Sequence[T]]:
+    """``items`` in slices of ``size`` (statements with a bounded number of parameters)."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 def placeholder(paramstyle: str) -> str:

@@ -16,7 +16,7 @@ from mpi.domain import (
     parse_enterprise_id,
 )
 from mpi.errors import InvalidState, NotFound
-from mpi.store._base import Context, enterprise_id
+from mpi.store._base import Context, chunks, enterprise_id
 from mpi.store.models import IdentityDomainRow, LinkRow, PersonRow, SourceRecordRow
 
 __all__ = ["LinkRepository", "PersonRepository", "to_person"]
@@ -67,9 +67,7 @@ class PersonRepository:
         """:meth:`get` for many persons in one query a few hundred (unknown ids left out)."""
         asked = {n: e for e in enterprise_ids if (n := parse_enterprise_id(e)) is not None}
         found: dict[str, Person] = {}
-        numbers = sorted(asked)
-        for start in range(0, len(numbers), 500):
-            chunk = numbers[start : start + 500]
+        for chunk in chunks(sorted(asked), 500):
             for row in self._ctx.session.scalars(select(PersonRow).where(PersonRow.id.in_(chunk))):
                 found[asked[row.id]] = to_person(row)
         return found
@@ -114,11 +112,9 @@ class PersonRepository:
         numbers = list(wanted)
         table = PersonRow.__table__
         connection = self._ctx.driver_connection()  # Core below, no ORM row processing
-        for start in range(0, len(numbers), 500):
+        for chunk in chunks(numbers, 500):
             rows = connection.execute(
-                select(table.c.id, table.c.status).where(
-                    table.c.id.in_(numbers[start : start + 500])
-                )
+                select(table.c.id, table.c.status).where(table.c.id.in_(chunk))
             ).all()
             for pk, status in rows:
                 eid = wanted[pk]
