@@ -177,7 +177,10 @@ class Serve:
         # a writer that begins again at once starves the others); across processes too.
         write_lock = writer_lock_for(context.store.engine.url.render_as_string(False))
         self.feed_writer: GroupCommitHandler | FeedWriterProcess | None = None
-        if options.feed_process and options.feed_max_batch > 0 and _shareable(settings):
+        # Another process can open the database unless it is an in-memory SQLite one (whose
+        # writers share a plain thread lock).
+        shareable = write_lock is None or isinstance(write_lock, WriterLock)
+        if options.feed_process and options.feed_max_batch > 0 and shareable:
             self.feed_writer = FeedWriterProcess(
                 settings,
                 max_batch=options.feed_max_batch,
@@ -357,13 +360,3 @@ def _safe_url(url: str) -> str:
     from sqlalchemy.engine import make_url
 
     return make_url(url).render_as_string(hide_password=True)
-
-
-def _shareable(settings: Settings) -> bool:
-    """Whether another process can open the database (not an in-memory SQLite one)."""
-    from sqlalchemy.engine import make_url
-
-    url = make_url(settings.database.url)
-    if url.get_backend_name() != "sqlite":
-        return True
-    return url.database not in (None, "", ":memory:") and url.query.get("mode") != "memory"

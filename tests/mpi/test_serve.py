@@ -294,3 +294,15 @@ async def test_the_same_people_fed_on_two_connections_at_once_end_as_one_each(
             assert north.enterprise_id == south.enterprise_id, people[n]
         assert uow.persons.count() == len(people)
     context.store.dispose()
+
+
+def test_an_in_memory_index_keeps_the_feed_writer_in_process() -> None:
+    """No other process can open ``sqlite://``: the writer stays a thread of mpi serve."""
+    settings = load_settings(None, overrides={"database.url": "sqlite://"}, environ={})
+    context = open_context(settings)
+    try:
+        serve = Serve(context, ServeOptions(mllp_port=0, http_port=0, feed_process=True))
+        assert isinstance(serve.feed_writer, GroupCommitHandler)
+        serve.feed_writer.close()
+    finally:
+        context.store.dispose()
