@@ -201,14 +201,11 @@ def serve(
     ] = True,
 ) -> None:
     """Run the MLLP listener, the ITI-10 notifier and the HTTP API until SIGINT/SIGTERM."""
-    import logging
-
+    from mpi.runtime import configure_logging
     from mpi.serve import ServeOptions, run_server
     from mpi.settings import load_settings
 
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging()
     try:
         settings = load_settings(config, overrides={"database.url": db} if db else {})
     except ConfigError as e:

@@ -45,7 +45,7 @@ from hl7.codec import decode
 from hl7.messages import PatientFeed, PatientMerge, Request, parse_request
 from mpi.errors import MpiError
 from mpi.mllp.group_commit import GroupCommitHandler
-from mpi.runtime import tune_garbage_collector
+from mpi.runtime import configure_logging, tune_garbage_collector
 from mpi.service.context import ServiceContext, open_context
 from mpi.service.feed import FeedHandler
 from mpi.service.feed_batch import BatchRegistrar
@@ -221,11 +221,7 @@ class FeedWriterProcess:
         if self._closed.is_set():
             return
         self._closed.set()
-        with self._lock:
-            conn, process = self._conn, self._process
-            if conn is not None:
-                with contextlib.suppress(OSError, ValueError):
-                    conn.send_bytes(_STOP)
+        process = self._ask_to_stop()
         if process is not None:
             process.join(timeout)
             if process.is_alive():
@@ -283,11 +279,16 @@ class FeedWriterProcess:
                 log.error("%s; trying again", e)
                 continue
             if self._closed.is_set():  # closed while this one started: stop it too
-                with self._lock:
-                    conn = self._conn
-                    if conn is not None:
-                        with contextlib.suppress(OSError, ValueError):
-                            conn.send_bytes(_STOP)
+                self._ask_to_stop()
+
+    def _ask_to_stop(self) -> Any:
+        """Ask the running child (if any) to answer what it holds and exit; return its process."""
+        with self._lock:
+            conn, process = self._conn, self._process
+            if conn is not None:
+                with contextlib.suppress(OSError, ValueError):
+                    conn.send_bytes(_STOP)
+        return process
 
     def _deliver(self, conn: Connection) -> None:
         while True:
@@ -346,9 +347,7 @@ def run_child(
     from the pipe by this (main) thread.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging()
     try:
         store = Store.open(settings.database.url, upgrade=False)
         if checkpointed and WalCheckpointer.applies_to(store.engine):

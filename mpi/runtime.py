@@ -1,10 +1,18 @@
-"""Tuning of a long-running process (``mpi serve`` and its feed writer process)."""
+"""Set-up of a long-running process (``mpi serve`` and its feed writer process)."""
 
 from __future__ import annotations
 
 import gc
+import logging
 
-__all__ = ["tune_garbage_collector"]
+__all__ = ["configure_logging", "tune_garbage_collector"]
+
+
+def configure_logging() -> None:
+    """``mpi serve``'s log lines on standard error (its feed writer process logs the same way)."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
 
 
 def tune_garbage_collector() -> None:
