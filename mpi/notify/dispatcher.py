@@ -129,7 +129,7 @@ class Notifier:
         self._connections: dict[SourceSystem, SubscriberConnection] = {}
         self._wake = asyncio.Event()
         self._stopping = False
-        self._outcomes: list[Callable[[UnitOfWork], object]] | None = None
+        self._outcomes: list[Callable[[UnitOfWork], object]] = []
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -180,13 +180,12 @@ class Notifier:
         by_subscriber: dict[SourceSystem, list[OutboxMessage]] = defaultdict(list)
         for message in due:
             by_subscriber[message.subscriber].append(message)
-        self._outcomes = []
         try:
             await asyncio.gather(
                 *(self._deliver(sub, messages) for sub, messages in by_subscriber.items())
             )
         finally:
-            outcomes, self._outcomes = self._outcomes, None
+            outcomes, self._outcomes = self._outcomes, []
             if outcomes:
                 await asyncio.to_thread(self._run_locked, _recording(outcomes))
         return len(due)
@@ -199,7 +198,7 @@ class Notifier:
         settings = self.subscribers.get(system)
         if settings is None:
             for m in messages:
-                await self._give_up(
+                self._give_up(
                     m,
                     f"subscriber {system.application}^{system.facility} is no longer configured",
                 )
@@ -213,40 +212,40 @@ class Notifier:
             except TransportError as e:
                 # The subscriber is unreachable: every message of this batch waits.
                 for m in messages[n:]:
-                    await self._retry(m, str(e))
+                    self._retry(m, str(e))
                 return
-            await self._record(message, answer)
+            self._record(message, answer)
 
     def _default_connect(self, settings: SubscriberSettings) -> SubscriberConnection:
         return SubscriberConnection(settings.host, settings.port, timeout=self.timeout)
 
     # -- outcomes ----------------------------------------------------------------------------------
 
-    async def _record(self, message: OutboxMessage, answer: bytes) -> None:
+    def _record(self, message: OutboxMessage, answer: bytes) -> None:
         try:
             code, control_id, text = _read_ack(answer)
         except Hl7Error as e:
-            await self._retry(message, f"unreadable acknowledgement: {e}")
+            self._retry(message, f"unreadable acknowledgement: {e}")
             return
         sent = peek_header(message.payload)
         expected = sent.control_id if sent is not None else ""
         if control_id != expected:
-            await self._retry(
+            self._retry(
                 message, f"acknowledgement MSA-2 {control_id!r} does not match MSH-10 {expected!r}"
             )
             return
         if code in ("AA", "CA"):
             self.stats.acked += 1
-            await self._mark(lambda uow: uow.outbox.mark_acked(message.id))
+            self._mark(lambda uow: uow.outbox.mark_acked(message.id))
         elif code in ("AE", "CE"):
             self.stats.rejected += 1
-            await self._give_up(message, f"subscriber answered {code}: {text}".rstrip(": "))
+            self._give_up(message, f"subscriber answered {code}: {text}".rstrip(": "))
         elif code in ("AR", "CR") and message.attempts + 1 < self.retry.rejected_attempts:
-            await self._retry(message, f"subscriber answered {code}: {text}".rstrip(": "))
+            self._retry(message, f"subscriber answered {code}: {text}".rstrip(": "))
         else:
-            await self._give_up(message, f"subscriber answered {code!r}: {text}".rstrip(": "))
+            self._give_up(message, f"subscriber answered {code!r}: {text}".rstrip(": "))
 
-    async def _retry(self, message: OutboxMessage, error: str) -> None:
+    def _retry(self, message: OutboxMessage, error: str) -> None:
         self.stats.retried += 1
         wait = self.retry.delay(message.attempts + 1)
         retry_at = self.clock() + timedelta(seconds=wait)
@@ -260,9 +259,9 @@ class Notifier:
             error,
             wait,
         )
-        await self._mark(lambda uow: uow.outbox.mark_failed(message.id, error, retry_at=retry_at))
+        self._mark(lambda uow: uow.outbox.mark_failed(message.id, error, retry_at=retry_at))
 
-    async def _give_up(self, message: OutboxMessage, error: str) -> None:
+    def _give_up(self, message: OutboxMessage, error: str) -> None:
         self.stats.given_up += 1
         log.error(
             "ITI-10 message %d (person %s) to %s^%s given up: %s",
@@ -272,7 +271,7 @@ class Notifier:
             message.subscriber.facility,
             error,
         )
-        await self._mark(lambda uow: uow.outbox.mark_failed(message.id, error, retry_at=None))
+        self._mark(lambda uow: uow.outbox.mark_failed(message.id, error, retry_at=None))
 
     def _run_locked(self, work: Callable[..., object]) -> None:
         if self._write_lock is None:
@@ -281,11 +280,9 @@ class Notifier:
         with self._write_lock:
             self.store.run(work)
 
-    async def _mark(self, work: Callable[[UnitOfWork], object]) -> None:
-        if self._outcomes is not None:  # a poll's deliveries: recorded together at its end
-            self._outcomes.append(work)
-            return
-        await asyncio.to_thread(self._run_locked, _recording([work]))
+    def _mark(self, work: Callable[[UnitOfWork], object]) -> None:
+        """Record an outcome with the poll's others, in one transaction at the poll's end."""
+        self._outcomes.append(work)
 
 
 def _recording(outcomes: Sequence[Callable[[UnitOfWork], object]]) -> Callable[[UnitOfWork], None]:
