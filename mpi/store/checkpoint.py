@@ -21,6 +21,8 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
+from mpi.store.db import is_sqlite_file
+
 __all__ = ["WalCheckpointer", "leave_checkpoints_to_another"]
 
 log = logging.getLogger(__name__)
@@ -44,8 +46,7 @@ class WalCheckpointer:
     @staticmethod
     def applies_to(engine: Engine) -> bool:
         """Whether the engine is a SQLite database file (the only kind with a WAL)."""
-        database = engine.url.database
-        return engine.dialect.name == "sqlite" and database not in (None, "", ":memory:")
+        return is_sqlite_file(engine.url)
 
     def start(self) -> bool:
         """Turn the automatic checkpoint off and start the thread; ``False`` if not SQLite WAL."""

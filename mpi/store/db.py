@@ -37,6 +37,7 @@ __all__ = [
     "create_engine",
     "current_revision",
     "head_revision",
+    "is_sqlite_file",
     "migrate",
     "normalise_url",
     "session_factory",
@@ -68,6 +69,17 @@ def normalise_url(url: str | URL) -> URL:
             [f"database.url: {parsed.render_as_string()!r} must be sqlite:// or postgresql://"]
         )
     return parsed
+
+
+def is_sqlite_file(url: str | URL) -> bool:
+    """Whether ``url`` is a SQLite database in a file: one that other connections and other
+    processes open as the same database (not ``sqlite://``, ``:memory:`` or ``mode=memory``)."""
+    parsed = make_url(url)
+    return (
+        parsed.get_backend_name() == "sqlite"
+        and parsed.database not in (None, "", ":memory:")
+        and parsed.query.get("mode") != "memory"
+    )
 
 
 def create_engine(url: str | URL, *, echo: bool = False, **kwargs: Any) -> Engine:

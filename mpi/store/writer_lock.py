@@ -25,6 +25,8 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
+from mpi.store.db import is_sqlite_file
+
 try:
     import fcntl
 except ImportError:  # pragma: no cover - Windows: threads of one process only
@@ -105,7 +107,6 @@ def writer_lock_for(url: str) -> WriteLock | None:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return None
-    database = parsed.database
-    if database in (None, "", ":memory:") or parsed.query.get("mode") == "memory":
+    if not is_sqlite_file(parsed):
         return threading.Lock()
-    return WriterLock(Path(f"{database}.writer-lock"))
+    return WriterLock(Path(f"{parsed.database}.writer-lock"))

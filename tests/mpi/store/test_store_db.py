@@ -8,7 +8,7 @@ import pytest
 
 from mpi.errors import ConfigError, StoreError
 from mpi.store import Store, create_engine, migrate
-from mpi.store.db import BUSY_TIMEOUT_MS, normalise_url
+from mpi.store.db import BUSY_TIMEOUT_MS, is_sqlite_file, normalise_url
 
 
 def test_sqlite_connections_get_the_pragmas(tmp_path: Path) -> None:
@@ -44,6 +44,22 @@ def test_urls() -> None:
         create_engine("mysql://u@h/db")
     with pytest.raises(ConfigError, match="must be a database URL"):
         create_engine("not a url")
+
+
+@pytest.mark.parametrize(
+    ("url", "file"),
+    [
+        ("sqlite:////var/lib/mpi/mpi.db", True),
+        ("sqlite:///mpi.db", True),
+        ("sqlite://", False),
+        ("sqlite:///:memory:", False),
+        ("sqlite:///file:feed?mode=memory&cache=shared&uri=true", False),
+        ("postgresql+psycopg://postgres@127.0.0.1/mpi", False),
+    ],
+)
+def test_which_urls_are_sqlite_files(url: str, file: bool) -> None:
+    # The WAL checkpointer, the writers' lock and the feed writer process follow it.
+    assert is_sqlite_file(url) is file
 
 
 def test_unreachable_database_is_a_store_error(tmp_path: Path) -> None:
