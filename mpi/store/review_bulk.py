@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,6 +23,10 @@ _CHUNK = 2000
 BULK_CACHE_KIB = 262_144
 """SQLite page cache of a loading connection: the key indexes of a batch stay in memory."""
 _DEFAULT_CACHE = -2000  # SQLite's default: 2 MB
+_SORT_THREADS = min(4, os.cpu_count() or 1)
+"""Helper threads SQLite may start to sort while building an index after a load (``PRAGMA
+threads``; its default is none): the blocking-key index of 1M records (26M entries) was
+built in 15.0 / 16.8 s with 2 against 20.5 / 20.8 s with none on 2 cores (Dec 2026)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,8 +98,9 @@ def tune_for_bulk(uow: UnitOfWork) -> None:
 
 @contextmanager
 def bulk_mode(store: Store) -> Iterator[None]:
-    """SQLite: the connections the store hands out meanwhile skip syncing and have a large
-    page cache; afterwards the write-ahead log is checkpointed (PostgreSQL: nothing).
+    """SQLite: the connections the store hands out meanwhile skip syncing, have a large
+    page cache and may sort with helper threads (the index builds); afterwards the
+    write-ahead log is checkpointed (PostgreSQL: nothing).
 
     ``synchronous=OFF`` saves the syncs of the log checkpoints during a load. A power
     failure in the middle may then damage the database file, which is acceptable for
@@ -110,11 +116,13 @@ def bulk_mode(store: Store) -> Iterator[None]:
     def checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
         dbapi_connection.execute("PRAGMA synchronous=OFF")
         dbapi_connection.execute(f"PRAGMA cache_size=-{BULK_CACHE_KIB}")
+        dbapi_connection.execute(f"PRAGMA threads={_SORT_THREADS}")
 
     def checkin(dbapi_connection: Any, _record: Any) -> None:
         if dbapi_connection is not None:
             dbapi_connection.execute("PRAGMA synchronous=NORMAL")
             dbapi_connection.execute(f"PRAGMA cache_size={_DEFAULT_CACHE}")
+            dbapi_connection.execute("PRAGMA threads=0")
 
     event.listen(engine, "checkout", checkout)
     event.listen(engine, "checkin", checkin)
