@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from store_helpers import new_record
@@ -94,3 +96,25 @@ def test_column_wise_records_and_hashed_keys_read_back_like_any_record(ready_sto
         )
     with ready_store.unit_of_work() as uow, pytest.raises(ValueError, match="not record fields"):
         uow.bulk.insert_record_columns("NORTHGEN", ["Z"], {"colour": ["red"]})
+
+
+def test_bulk_mode_settings_hold_during_a_load_only(tmp_path: Path) -> None:
+    from mpi.store.review_bulk import _SORT_THREADS, BULK_CACHE_KIB, bulk_mode
+
+    store = Store.open(f"sqlite:///{tmp_path / 'mpi.db'}")
+
+    def pragmas() -> tuple[int, int, int]:
+        with store.unit_of_work(readonly=True) as uow:
+            connection = uow.session.connection()
+            return tuple(  # type: ignore[return-value]
+                connection.exec_driver_sql(f"PRAGMA {name}").scalar_one()
+                for name in ("synchronous", "cache_size", "threads")
+            )
+
+    try:
+        assert pragmas() == (1, -2000, 0)  # NORMAL, SQLite's 2 MB, no sort helpers
+        with bulk_mode(store):
+            assert pragmas() == (0, -BULK_CACHE_KIB, _SORT_THREADS)
+        assert pragmas() == (1, -2000, 0)
+    finally:
+        store.dispose()
