@@ -103,7 +103,7 @@ def create_engine(url: str | URL, *, echo: bool = False, **kwargs: Any) -> Engin
 
 
 def _sqlite_engine(url: URL, echo: bool, kwargs: dict[str, Any]) -> Engine:
-    memory = url.database in (None, "", ":memory:")
+    memory = not is_sqlite_file(url)
     connect_args = {"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
     connect_args.update(kwargs.pop("connect_args", {}))
     if memory:

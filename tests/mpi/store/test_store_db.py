@@ -24,8 +24,9 @@ def test_sqlite_connections_get_the_pragmas(tmp_path: Path) -> None:
     assert pragma == {"journal_mode": "wal", "foreign_keys": 1, "synchronous": 1, "busy_timeout": BUSY_TIMEOUT_MS}
 
 
-def test_in_memory_database_is_shared_by_the_store() -> None:
-    store = Store.open("sqlite://")
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///file:shared?mode=memory&uri=true"])
+def test_in_memory_database_is_shared_by_the_store(url: str) -> None:
+    store = Store.open(url)
     try:
         with store.unit_of_work() as uow:
             uow.persons.create()
