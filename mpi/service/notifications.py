@@ -51,11 +51,16 @@ def queue_xref_changes(uow: UnitOfWork, settings: Settings, enterprise_ids: Iter
     active = [
         e for e in persons if (p := found.get(e)) is not None and p.status is PersonStatus.ACTIVE
     ]
-    records_of = uow.records.for_persons(active)
+    records_of = {
+        eid: [r for r in records if r.status is RecordStatus.ACTIVE]
+        for eid, records in uow.records.for_persons(active).items()
+    }
+    domains = _domains(
+        uow, settings, {r.ref.domain for records in records_of.values() for r in records}
+    )
     changes: list[tuple[str, dict[SourceSystem, bytes]]] = []
     for enterprise_id in active:
-        records = [r for r in records_of.get(enterprise_id, []) if r.status is RecordStatus.ACTIVE]
-        domains = _domains(uow, settings, {r.ref.domain for r in records})
+        records = records_of.get(enterprise_id, [])
         names = _names(records)
         payloads: dict[SourceSystem, bytes] = {}
         for sub in settings.subscribers:
