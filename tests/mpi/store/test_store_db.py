@@ -59,7 +59,7 @@ def test_urls() -> None:
     ],
 )
 def test_which_urls_are_sqlite_files(url: str, file: bool) -> None:
-    # The WAL checkpointer, the writers' lock and the feed writer process follow it.
+    # The engine's pool, the WAL checkpointer, the writers' lock and the feed writer process follow it.
     assert is_sqlite_file(url) is file
 
 
